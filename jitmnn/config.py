@@ -1,0 +1,52 @@
+"""The one knob table: every tunable and flag lives here (listed by `jitmnn knobs`), plus the
+session settings users pass to `jitmnn.load`."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+# Numba compile flags, shared by every kernel so they can be changed in one place.
+# fastmath lets LLVM reassociate float sums (vectorised reductions); tolerance tiers allow for it.
+FASTMATH = True
+# Parallel kernels are used only when a session asks for more than one thread.
+NUMBA_CACHE = True
+
+# Bounded im2col: columns of the im2col matrix materialised at once (per thread). 256 columns of a
+# 3x3x512 conv are 4.7 MB; the bound keeps memory="low" scratch small whatever the feature map.
+IM2COL_TILE_COLUMNS_LOW = 256
+IM2COL_MAX_SCRATCH_BYTES_NORMAL = 64 << 20
+# Arena alignment: 64 bytes is one cache line and one AVX-512 vector.
+ARENA_ALIGN = 64
+
+PRECISIONS = ("low", "normal", "high")
+MEMORY_MODES = ("low", "normal", "high")
+
+
+def knobs() -> dict:
+    """Every module-level knob above, for `jitmnn knobs`."""
+    return {k: v for k, v in globals().items() if k.isupper()}
+
+
+@dataclass(frozen=True)
+class SessionConfig:
+    """What a user chose for one loaded model. Validated on construction, so a typo fails loudly
+    (MNN silently ignores a string memory mode)."""
+
+    precision: str = "normal"
+    memory: str = "normal"
+    num_threads: int = 1
+    memory_budget_mb: float | None = None
+    # Force an algorithm: {"layer name" or "op type": "algorithm name"}; a layer name wins over an op type.
+    overrides: dict = field(default_factory=dict)
+    check_finite: bool = True
+
+    def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.memory not in MEMORY_MODES:
+            raise ValueError(f"memory must be one of {MEMORY_MODES}, got {self.memory!r}")
+        if not isinstance(self.num_threads, int) or not 1 <= self.num_threads <= (os.cpu_count() or 1):
+            raise ValueError(f"num_threads must be an int in 1..{os.cpu_count()}, got {self.num_threads!r}")
+        if self.memory_budget_mb is not None and self.memory_budget_mb <= 0:
+            raise ValueError("memory_budget_mb must be positive")

@@ -1,0 +1,58 @@
+"""Printable account of a plan: per layer, what ran, why, and what it cost in memory."""
+
+from __future__ import annotations
+
+
+class Explanation:
+    def __init__(self, plan, config, memory: dict):
+        self.plan = plan
+        self.config = config
+        self.memory = memory
+        self.layers = [
+            {
+                "name": s.node.name,
+                "op": s.node.op,
+                "algorithm": s.algorithm,
+                "reason": s.reason,
+                "output_shape": tuple(plan.tensors[s.outputs[0]].shape) if s.outputs else (),
+                "extra_bytes": s.weight_bytes + s.scratch_bytes,
+                "weight_dtype": _weight_dtype(s),
+            }
+            for s in plan.steps
+        ]
+
+    def count(self, algorithm_prefix: str) -> int:
+        return sum(1 for layer in self.layers if layer["algorithm"].startswith(algorithm_prefix))
+
+    def __str__(self) -> str:
+        c = self.config
+        p = self.plan
+        lines = [
+            f"jitmnn plan: precision={c.precision} memory={c.memory} threads={c.num_threads}"
+            + (f" budget={c.memory_budget_mb} MB" if c.memory_budget_mb else ""),
+            f"inputs {p.input_shapes}",
+            f"arena: planned {p.arena_bytes / 1e6:.2f} MB (naive sum {p.naive_bytes / 1e6:.2f} MB);"
+            f" expanded weights {self.memory['weights_expanded_bytes'] / 1e6:.2f} MB",
+        ]
+        for note in p.notes:
+            lines.append(f"note: {note}")
+        w = max([len(x["name"]) for x in self.layers] + [4])
+        lines.append(f"{'layer':<{w}}  {'op':<18} {'algorithm':<14} {'out shape':<20} {'extra':>9}  reason")
+        for x in self.layers:
+            lines.append(
+                f"{x['name']:<{w}}  {x['op']:<18} {x['algorithm']:<14} {str(x['output_shape']):<20}"
+                f" {x['extra_bytes'] / 1e3:>7.0f}KB  {x['reason']}"
+            )
+        counts = p.algorithm_counts()
+        lines.append("algorithms: " + ", ".join(f"{k} x{v}" for k, v in sorted(counts.items())))
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+def _weight_dtype(step) -> str:
+    ctx = step.params[0] if isinstance(step.params, tuple) and step.params else None
+    consts = getattr(ctx, "consts", None) or []
+    if len(consts) > 1 and consts[1] is not None:
+        return str(getattr(consts[1], "storage", getattr(consts[1], "dtype", "")))
+    return ""

@@ -1,0 +1,208 @@
+"""The .jmnn file: magic, version, a length-prefixed JSON header (graph + constant table), then constant
+blobs aligned to 64 bytes. Loading is a read-only memory map: weights are views into the file, so a
+loaded model costs almost no RAM and its pages are shared by clones and processes.
+
+Every load checks magic, version, header bounds and every blob range against the file size; a
+truncated or corrupt file raises ModelFormatError naming what is wrong and never reaches a kernel."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+import zlib
+
+import numpy as np
+
+from .errors import ModelFormatError
+from .graph import Graph, Node, TensorInfo
+
+MAGIC = b"JITMNN\x00\x01"
+FORMAT_VERSION = 1
+_PREFIX = struct.Struct("<8sIIQ")  # magic, version, flags, header length
+BLOB_ALIGN = 64
+ALLOWED_DTYPES = {"float32", "float16", "uint16", "int8", "uint8", "int32", "int64", "float64", "bool"}
+MAX_HEADER_BYTES = 256 << 20
+
+
+def _align(n: int) -> int:
+    return (n + BLOB_ALIGN - 1) // BLOB_ALIGN * BLOB_ALIGN
+
+
+def _graph_to_json(graph: Graph) -> dict:
+    return {
+        "name": graph.name,
+        "inputs": [{"name": t.name, "shape": list(t.shape), "dtype": t.dtype} for t in graph.inputs],
+        "outputs": list(graph.outputs),
+        "nodes": [
+            {"name": n.name, "op": n.op, "inputs": n.inputs, "outputs": n.outputs, "attrs": n.attrs}
+            for n in graph.nodes
+        ],
+    }
+
+
+def _flat_constants(graph: Graph):
+    """(name, array, extra) for every stored array; a compressed constant contributes its parts."""
+    for name, value in graph.constants.items():
+        if hasattr(value, "to_parts"):
+            meta, parts = value.to_parts()
+            yield name, None, {"compressed": meta, "parts": sorted(parts)}
+            for part_name, arr in parts.items():
+                yield f"{name}::{part_name}", arr, None
+        else:
+            yield name, value, None
+
+
+def save(graph: Graph, path: str, metadata: dict | None = None) -> int:
+    """Write `graph` to `path`; returns the file size in bytes."""
+    graph.validate()
+    table = []
+    compressed = {}
+    blobs = []
+    offset = 0
+    for name, arr, extra in _flat_constants(graph):
+        if arr is None:
+            compressed[name] = extra
+            continue
+        arr = np.ascontiguousarray(arr)
+        if arr.dtype.name not in ALLOWED_DTYPES:
+            raise ModelFormatError(f"constant {name!r} has unsupported dtype {arr.dtype}")
+        raw = arr.tobytes()
+        table.append(
+            {
+                "name": name,
+                "dtype": arr.dtype.name,
+                "shape": list(arr.shape),
+                "offset": offset,
+                "nbytes": len(raw),
+                "crc32": zlib.crc32(raw),
+            }
+        )
+        blobs.append(raw)
+        offset = _align(offset + len(raw))
+    header = {
+        "format_version": FORMAT_VERSION,
+        "graph": _graph_to_json(graph),
+        "constants": table,
+        "compressed": compressed,
+        "metadata": {**graph.metadata, **(metadata or {})},
+    }
+    header_bytes = json.dumps(header, separators=(",", ":")).encode()
+    data_start = _align(_PREFIX.size + len(header_bytes))
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(_PREFIX.pack(MAGIC, FORMAT_VERSION, 0, len(header_bytes)))
+        f.write(header_bytes)
+        f.write(b"\0" * (data_start - f.tell()))
+        for entry, raw in zip(table, blobs):
+            f.seek(data_start + entry["offset"])
+            f.write(raw)
+        end = data_start + offset
+        f.truncate(max(end, f.tell()))
+    os.replace(tmp, path)
+    return os.path.getsize(path)
+
+
+def _read_header(path: str):
+    try:
+        size = os.path.getsize(path)
+    except OSError as e:
+        raise ModelFormatError(f"cannot open model file {path!r}: {e}") from e
+    if size < _PREFIX.size:
+        raise ModelFormatError(f"{path}: file is {size} bytes, too short to be a .jmnn model (truncated?)")
+    with open(path, "rb") as f:
+        magic, version, _flags, header_len = _PREFIX.unpack(f.read(_PREFIX.size))
+        if magic != MAGIC:
+            raise ModelFormatError(f"{path}: not a .jmnn file (bad magic {magic!r})")
+        if version != FORMAT_VERSION:
+            raise ModelFormatError(f"{path}: format version {version}, this jitmnn reads version {FORMAT_VERSION}")
+        if header_len > MAX_HEADER_BYTES or _PREFIX.size + header_len > size:
+            raise ModelFormatError(f"{path}: header length {header_len} runs past the end of the file ({size} bytes)")
+        raw = f.read(header_len)
+    try:
+        header = json.loads(raw.decode())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ModelFormatError(f"{path}: header is corrupt ({e})") from e
+    if not isinstance(header, dict) or header.get("format_version") != FORMAT_VERSION:
+        raise ModelFormatError(f"{path}: header is corrupt (no matching format_version)")
+    return header, _align(_PREFIX.size + header_len), size
+
+
+def _check_entry(path, e, data_start, size):
+    try:
+        name, dtype, shape = str(e["name"]), np.dtype(e["dtype"]), tuple(int(d) for d in e["shape"])
+        offset, nbytes = int(e["offset"]), int(e["nbytes"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise ModelFormatError(f"{path}: corrupt constant table entry {e!r}: {err}") from err
+    if dtype.name not in ALLOWED_DTYPES or any(d < 0 for d in shape):
+        raise ModelFormatError(f"{path}: constant {name!r} has invalid dtype/shape {dtype}/{shape}")
+    if nbytes != int(np.prod(shape, dtype=np.int64)) * dtype.itemsize:
+        raise ModelFormatError(f"{path}: constant {name!r}: {nbytes} bytes do not hold shape {shape} of {dtype}")
+    if offset < 0 or offset % BLOB_ALIGN or data_start + offset + nbytes > size:
+        raise ModelFormatError(
+            f"{path}: constant {name!r} (bytes {offset}..{offset + nbytes}) lies outside the file"
+            f" ({size - data_start} data bytes): truncated or corrupt"
+        )
+    return name, dtype, shape, offset, nbytes
+
+
+def _graph_from_json(path, g: dict) -> Graph:
+    try:
+        nodes = [Node(n["name"], n["op"], list(n["inputs"]), list(n["outputs"]), dict(n["attrs"])) for n in g["nodes"]]
+        inputs = [TensorInfo(t["name"], tuple(t["shape"]), t["dtype"]) for t in g["inputs"]]
+        return Graph(g["name"], nodes, inputs, list(g["outputs"]), {})
+    except (KeyError, TypeError) as e:
+        raise ModelFormatError(f"{path}: graph section is corrupt ({e!r})") from e
+
+
+def load(path: str) -> Graph:
+    """Open a .jmnn file; constants are read-only views into one memory map of the file."""
+    header, data_start, size = _read_header(path)
+    graph = _graph_from_json(path, header.get("graph", {}))
+    table = header.get("constants")
+    if not isinstance(table, list):
+        raise ModelFormatError(f"{path}: constant table is missing")
+    mm = np.memmap(path, dtype=np.uint8, mode="r") if size > data_start else np.zeros(0, np.uint8)
+    arrays = {}
+    for e in table:
+        name, dtype, shape, offset, nbytes = _check_entry(path, e, data_start, size)
+        start = data_start + offset
+        arrays[name] = mm[start : start + nbytes].view(dtype).reshape(shape)
+    for name, extra in (header.get("compressed") or {}).items():
+        from .compression import CompressedTensor  # local: only files with compressed weights need it
+
+        try:
+            parts = {p: arrays.pop(f"{name}::{p}") for p in extra["parts"]}
+            arrays[name] = CompressedTensor.from_parts(extra["compressed"], parts)
+        except (KeyError, TypeError, ValueError) as err:
+            raise ModelFormatError(f"{path}: compressed constant {name!r} is corrupt ({err!r})") from err
+    graph.constants = arrays
+    graph.metadata = dict(header.get("metadata") or {})
+    graph.metadata["file_bytes"] = size
+    graph.metadata["_crc"] = {e["name"]: e.get("crc32") for e in table}
+    try:
+        graph.validate()
+    except Exception as e:
+        raise ModelFormatError(f"{path}: graph is inconsistent: {e}") from e
+    return graph
+
+
+def verify(path: str) -> None:
+    """Recompute every blob's checksum (reads the whole file); raises ModelFormatError on a mismatch."""
+    header, data_start, size = _read_header(path)
+    with open(path, "rb") as f:
+        for e in header["constants"]:
+            name, _dt, _sh, offset, nbytes = _check_entry(path, e, data_start, size)
+            f.seek(data_start + offset)
+            if zlib.crc32(f.read(nbytes)) != e.get("crc32"):
+                raise ModelFormatError(f"{path}: checksum mismatch in constant {name!r}: the file is corrupt")
+
+
+def content_hash(path: str) -> str:
+    """sha256 of the file, used to tie compression-params files to one model."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

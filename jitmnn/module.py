@@ -1,0 +1,289 @@
+"""What users hold: `m = jitmnn.load(path, precision=..., memory=..., num_threads=...)`.
+
+A Model is the loaded file plus prepared (packed) weights; it is shared, read-only, by every clone.
+A Module owns one Arena and its plans; `run()` walks a bound plan and neither allocates arena memory
+nor chooses anything. Clones share the Model and own their arenas; `close()` gives the arena back."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+from . import format as jformat
+from . import planner, threads
+from .arena import Arena
+from .config import SessionConfig
+from .errors import ClosedError, InputError
+from .ops import registry
+
+MAX_CACHED_PLANS = 8
+
+
+class Model:
+    """A loaded graph plus the packed-weight cache shared by all modules made from it."""
+
+    def __init__(self, graph, path=None):
+        self.graph = graph
+        self.path = path
+        self._packed: dict = {}
+        self._packed_bytes: dict = {}
+        self._lock = threading.Lock()
+        planner.check_supported(graph)
+
+    def packed(self, step):
+        """Prepared weights for (node, algorithm): made once, shared by every clone and every shape."""
+        key = (step.node.name, step.algorithm)
+        if key not in self._packed:
+            with self._lock:
+                if key not in self._packed:
+                    alg = registry.algorithms(step.node.op)[step.algorithm]
+                    packed = alg.pack(step.params[0]) if alg.pack else None
+                    self._packed_bytes[key] = _nbytes(packed)
+                    self._packed[key] = packed
+        return self._packed[key]
+
+    def drop_packed(self, keep: set) -> None:
+        """Forget packed weights no live plan uses (e.g. after a plan switched algorithms)."""
+        with self._lock:
+            for key in [k for k in self._packed if k not in keep]:
+                del self._packed[key]
+                del self._packed_bytes[key]
+
+    @property
+    def packed_bytes(self) -> int:
+        return sum(self._packed_bytes.values())
+
+
+def _nbytes(obj) -> int:
+    if obj is None:
+        return 0
+    if isinstance(obj, np.ndarray):
+        return 0 if obj.base is not None and isinstance(obj.base, np.memmap) else obj.nbytes
+    if isinstance(obj, (tuple, list)):
+        return sum(_nbytes(o) for o in obj)
+    if isinstance(obj, dict):
+        return sum(_nbytes(o) for o in obj.values())
+    return 0
+
+
+class _BoundStep:
+    __slots__ = ("run", "packed", "params", "ins", "outs", "scratch", "name")
+
+
+class Module:
+    def __init__(self, model: Model, config: SessionConfig):
+        self._model = model
+        self.config = config
+        self._arena = Arena(config.memory)
+        self._plans: OrderedDict = OrderedDict()
+        self._current = None  # (plan, bound steps, input views, output views, arena generation)
+        self._closed = False
+        self.runs = 0
+        graph = model.graph
+        self.input_names = [t.name for t in graph.inputs]
+        self.output_names = list(graph.outputs)
+        self.input_specs = {t.name: (tuple(t.shape), t.dtype) for t in graph.inputs}
+
+    # ----- public API -------------------------------------------------------------------------------
+    def run(self, inputs: dict) -> dict:
+        """Run the model on a dict of numpy arrays; returns a dict of fresh output arrays."""
+        self._check_open()
+        arrays = self._check_inputs(inputs)
+        shapes = {k: v.shape for k, v in arrays.items()}
+        plan, steps, in_views, out_views = self._bind(shapes)
+        threads.use(self.config.num_threads)
+        for name, view in in_views.items():
+            np.copyto(view, arrays[name])
+        for s in steps:
+            s.run(s.packed, s.params, s.ins, s.outs, s.scratch)
+        result = {name: np.array(view, copy=True) for name, view in out_views.items()}
+        self.runs += 1
+        self._arena.after_run()
+        return result
+
+    def prepare(self, input_shapes: dict):
+        """Plan (and pack weights) for these input shapes ahead of the first run; returns the Plan."""
+        self._check_open()
+        return self._plan(self._normalise_shapes(input_shapes))
+
+    def explain(self, input_shapes: dict | None = None):
+        from .explain import Explanation
+
+        plan = self._plan(self._normalise_shapes(input_shapes)) if input_shapes else self._last_plan()
+        return Explanation(plan, self.config, self.memory_info())
+
+    def memory_info(self) -> dict:
+        plan = self._current[0] if self._current else (next(reversed(self._plans.values())) if self._plans else None)
+        per_layer = {}
+        scratch = 0
+        if plan is not None:
+            for s in plan.steps:
+                if s.weight_bytes or s.scratch_bytes:
+                    per_layer[s.node.name] = s.weight_bytes + s.scratch_bytes
+                scratch = max(scratch, s.scratch_bytes)
+        g = self._model.graph
+        return {
+            "weights_file_bytes": int(g.metadata.get("file_bytes", 0)),
+            "weights_stored_bytes": g.weight_bytes(),
+            "weights_expanded_bytes": self._model.packed_bytes,
+            "arena_capacity_bytes": self._arena.capacity,
+            "arena_planned_bytes": plan.arena_bytes if plan else 0,
+            "arena_naive_bytes": plan.naive_bytes if plan else 0,
+            "arena_high_water_bytes": self._arena.high_water,
+            "arena_allocations": self._arena.allocations,
+            "arena_bytes_allocated": self._arena.bytes_allocated,
+            "scratch_bytes": scratch,
+            "per_layer_extra_bytes": per_layer,
+        }
+
+    def clone(self) -> "Module":
+        """A module sharing this one's weights (read-only) with its own arena: one per worker thread."""
+        self._check_open()
+        return Module(self._model, self.config)
+
+    def close(self) -> None:
+        """Give the arena and plans back. Weights stay mapped while any clone still uses them."""
+        self._closed = True
+        self._current = None
+        self._plans.clear()
+        self._arena.release()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    # ----- internals --------------------------------------------------------------------------------
+    def _check_open(self):
+        if self._closed:
+            raise ClosedError("this module was closed; load the model again or clone a live module")
+
+    def _normalise_shapes(self, shapes: dict) -> dict:
+        out = {}
+        for name in self.input_names:
+            if name not in shapes:
+                raise InputError(f"missing input {name!r}; the model's inputs are {self.input_names}")
+            out[name] = tuple(int(d) for d in shapes[name])
+            self._check_shape(name, out[name])
+        return out
+
+    def _check_shape(self, name, shape):
+        declared, _ = self.input_specs[name]
+        if len(shape) != len(declared):
+            raise InputError(f"input {name!r} must have rank {len(declared)} (shape {_fmt(declared)}), got shape {shape}")
+        for i, (d, s) in enumerate(zip(declared, shape)):
+            if isinstance(d, int) and d > 0 and d != s:
+                raise InputError(f"input {name!r} dimension {i} must be {d} (shape {_fmt(declared)}), got shape {shape}")
+            if s <= 0:
+                raise InputError(f"input {name!r} has an empty dimension: shape {shape}")
+
+    def _check_inputs(self, inputs: dict) -> dict:
+        if not isinstance(inputs, dict):
+            raise InputError("run() takes a dict {input name: numpy array}")
+        unknown = sorted(set(inputs) - set(self.input_names))
+        missing = [n for n in self.input_names if n not in inputs]
+        if unknown or missing:
+            raise InputError(f"inputs do not match the model: unknown {unknown}, missing {missing}; expected {self.input_names}")
+        arrays = {}
+        for name in self.input_names:
+            a = inputs[name]
+            if not isinstance(a, np.ndarray):
+                raise InputError(f"input {name!r} must be a numpy array, got {type(a).__name__}")
+            _, dtype = self.input_specs[name]
+            if a.dtype != np.dtype(dtype):
+                raise InputError(f"input {name!r} must be {dtype}, got {a.dtype} (convert with .astype(np.{dtype}))")
+            self._check_shape(name, a.shape)
+            if self.config.check_finite and a.dtype.kind == "f" and not np.isfinite(a).all():
+                raise InputError(f"input {name!r} contains NaN or inf")
+            arrays[name] = a
+        return arrays
+
+    def _plan(self, shapes: dict):
+        key = tuple(sorted(shapes.items()))
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = planner.make_plan(self._model.graph, shapes, self.config)
+            for s in plan.steps:
+                if not s.skipped:
+                    self._model.packed(s)
+            self._plans[key] = plan
+            while len(self._plans) > MAX_CACHED_PLANS:
+                self._plans.popitem(last=False)
+        else:
+            self._plans.move_to_end(key)
+        return plan
+
+    def _last_plan(self):
+        if self._current:
+            return self._current[0]
+        if self._plans:
+            return next(reversed(self._plans.values()))
+        shapes = {n: tuple(d if isinstance(d, int) and d > 0 else 1 for d in s) for n, (s, _) in self.input_specs.items()}
+        return self._plan(shapes)
+
+    def _bind(self, shapes: dict):
+        """Views of the arena for one plan; rebuilt only when the plan or the arena buffer changes."""
+        cur = self._current
+        if cur is not None and cur[0].input_shapes == shapes and cur[4] == self._arena.generation \
+                and self._arena.buffer is not None:
+            return cur[0], cur[1], cur[2], cur[3]
+        plan = self._plan(shapes)
+        self._arena.ensure(plan.arena_bytes)
+        views = {}
+        for name, t in plan.tensors.items():
+            if t.kind in ("arena", "input") and t.block >= 0:
+                views[name] = self._arena.view(plan.offsets[t.block], t.shape, t.dtype)
+        g = self._model.graph
+
+        def value(name):
+            if not name:
+                return None
+            if name in views:
+                return views[name]
+            if name in plan.folded:
+                return plan.folded[name]
+            return g.constants[name]
+
+        bound = []
+        for s in plan.steps:
+            if s.skipped:
+                continue
+            b = _BoundStep()
+            alg = registry.algorithms(s.node.op)[s.algorithm]
+            b.run, b.packed, b.params, b.name = alg.run, self._model.packed(s), s.params[1], s.node.name
+            b.ins = [value(i) for i in s.inputs]
+            b.outs = [views[o] for o in s.outputs]
+            b.scratch = (self._arena.buffer[plan.offsets[s.scratch_block]:plan.offsets[s.scratch_block] + s.scratch_bytes]
+                         if s.scratch_block >= 0 else None)
+            bound.append(b)
+        in_views = {n: views[n] for n in self.input_names}
+        out_views = {n: value(n) for n in self.output_names}
+        self._current = (plan, bound, in_views, out_views, self._arena.generation)
+        return plan, bound, in_views, out_views
+
+
+def _fmt(shape) -> str:
+    return "(" + ", ".join(str(d) if isinstance(d, int) and d > 0 else "?" for d in shape) + ")"
+
+
+def load(path: str, precision: str = "normal", memory: str = "normal", num_threads: int = 1,
+         memory_budget_mb: float | None = None, overrides: dict | None = None, check_finite: bool = True) -> Module:
+    """Open a .jmnn model for inference. Nothing is compiled or planned until the first run/prepare."""
+    config = SessionConfig(precision=precision, memory=memory, num_threads=num_threads,
+                           memory_budget_mb=memory_budget_mb, overrides=dict(overrides or {}),
+                           check_finite=check_finite)
+    graph = jformat.load(path)
+    return Module(Model(graph, path), config)
+
+
+def from_graph(graph, **settings) -> Module:
+    """A module straight from an in-memory Graph (tests, model builders); same settings as load()."""
+    config = SessionConfig(**settings)
+    return Module(Model(graph), config)

@@ -1,0 +1,156 @@
+"""The op and algorithm registry. An op (OpDef) knows its shape rule and its plain-numpy reference; an
+algorithm (keyed by (op, name)) knows when it applies, what it costs, how many extra bytes it needs, how
+to prepare its weights and how to run. Adding an op or an algorithm never edits the planner or executor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from ..config import PRECISIONS
+
+_OPS: dict = {}
+_ALGORITHMS: dict = {}  # op -> {name: Algorithm}
+
+
+@dataclass
+class NodeCtx:
+    """Everything a shape rule or algorithm may look at for one node under one plan."""
+
+    node: Any  # graph.Node
+    in_shapes: list
+    in_dtypes: list
+    out_shapes: list
+    out_dtypes: list
+    consts: list  # per input: its value if known at plan time (weights, folded shapes), else None
+    config: Any = None  # SessionConfig
+    threads: int = 1
+
+    def attr(self, key, default=None):
+        return self.node.attrs.get(key, default)
+
+
+@dataclass(frozen=True)
+class OpDef:
+    """infer(node, in_shapes, in_dtypes, consts) -> [(shape, dtype), ...]
+    reference(node, inputs) -> [np.ndarray, ...]   (plain numpy; the ground truth and the fold path)
+    alias_input: the output may be a view of this input's buffer (Reshape, Squeeze, ...), no copy.
+    shape_only: the output depends only on input shapes (Shape), so it is always folded at plan time."""
+
+    name: str
+    infer: Callable
+    reference: Callable
+    alias_input: int | None = None
+    shape_only: bool = False
+
+
+def _zero(ctx):
+    return 0
+
+
+def _always(ctx):
+    return True
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """pack(ctx) -> packed weights, shape-independent, cached per (node, algorithm) and shared by clones.
+    setup(ctx) -> params for one plan (shape-dependent, cheap).
+    run(packed, params, inputs, outputs, scratch) -> None: writes into `outputs`; allocates nothing.
+    cost(ctx) -> estimated microseconds. weight_bytes/scratch_bytes(ctx) -> extra bytes it needs.
+    big_buffers: needs transformed-weight copies or large scratch, so memory="low" refuses it.
+    precisions: the precision settings that allow it (Winograd F(6,3) is excluded from "high")."""
+
+    op: str
+    name: str
+    run: Callable
+    cost: Callable
+    applies: Callable = _always
+    pack: Callable | None = None
+    setup: Callable | None = None
+    weight_bytes: Callable = _zero
+    scratch_bytes: Callable = _zero
+    big_buffers: bool = False
+    precisions: tuple = PRECISIONS
+    tier: str = "F32"
+    doc: str = ""
+
+
+def register_op(opdef: OpDef) -> OpDef:
+    _OPS[opdef.name] = opdef
+    _ALGORITHMS.setdefault(opdef.name, {})["reference"] = _reference_algorithm(opdef)
+    return opdef
+
+
+def register_algorithm(alg: Algorithm) -> Algorithm:
+    if alg.op not in _OPS:
+        raise KeyError(f"register op {alg.op!r} before its algorithm {alg.name!r}")
+    _ALGORITHMS[alg.op][alg.name] = alg
+    return alg
+
+
+def get_op(name: str) -> OpDef:
+    _ensure_loaded()
+    return _OPS[name]
+
+
+def has_op(name: str) -> bool:
+    _ensure_loaded()
+    return name in _OPS
+
+
+def algorithms(op: str) -> dict:
+    _ensure_loaded()
+    return dict(_ALGORITHMS.get(op, {}))
+
+
+def all_ops() -> dict:
+    _ensure_loaded()
+    return dict(_OPS)
+
+
+# The reference algorithm: any op can run the slow, obvious numpy way (for debugging, and as the
+# fallback the planner uses only when nothing else applies). It allocates temporaries, so it is never
+# chosen unless forced or alone.
+REFERENCE_COST_FACTOR = 1e9
+
+
+def _reference_run(packed, params, inputs, outputs, scratch):
+    node, ref = params
+    results = ref(node, inputs)
+    for out, res in zip(outputs, results):
+        np.copyto(out, np.asarray(res).reshape(out.shape), casting="unsafe")
+
+
+def _reference_algorithm(opdef: OpDef) -> Algorithm:
+    return Algorithm(
+        op=opdef.name,
+        name="reference",
+        run=_reference_run,
+        setup=lambda ctx, ref=opdef.reference: (ctx.node, ref),
+        cost=lambda ctx: REFERENCE_COST_FACTOR,
+        doc="plain numpy reference",
+        tier="EXACT",
+    )
+
+
+_loaded = False
+
+
+def _ensure_loaded():
+    """Import every op module once (they register themselves); done lazily so `import jitmnn` stays light."""
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        from . import load_all
+
+        load_all()
+
+
+@dataclass
+class Extra:
+    weight_bytes: int = 0
+    scratch_bytes: int = 0
+    notes: list = field(default_factory=list)

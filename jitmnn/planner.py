@@ -1,0 +1,301 @@
+"""prepare(): one input shape + one config -> a Plan. Shape inference (with plan-time folding of shape
+arithmetic), per-layer algorithm choice, tensor lifetimes and the static arena layout.
+
+The planner decides; it never runs a kernel (folding runs the numpy reference on tiny shape tensors)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import arena as arena_mod
+from .errors import PlanError, ShapeError, UnsupportedOpError
+from .ops import registry
+
+
+@dataclass
+class TensorPlan:
+    name: str
+    shape: tuple
+    dtype: np.dtype
+    kind: str  # "input" | "const" | "folded" | "arena"
+    block: int = -1  # index into Plan.blocks when kind == "arena"
+    alias_of: str | None = None
+
+
+@dataclass
+class Step:
+    node: object
+    algorithm: str
+    reason: str
+    inputs: list
+    outputs: list
+    cost_us: float
+    weight_bytes: int
+    scratch_bytes: int
+    scratch_block: int = -1
+    params: object = None
+    skipped: bool = False  # alias ops (Reshape as a view) need no kernel
+
+
+@dataclass
+class Plan:
+    input_shapes: dict
+    steps: list
+    tensors: dict
+    blocks: list
+    offsets: list
+    arena_bytes: int
+    naive_bytes: int
+    outputs: list
+    folded: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
+
+    def algorithm_counts(self) -> dict:
+        counts: dict = {}
+        for s in self.steps:
+            if not s.skipped:
+                key = f"{s.node.op}:{s.algorithm}"
+                counts[key] = counts.get(key, 0) + 1
+        return counts
+
+
+def check_supported(graph) -> None:
+    """Every op of the graph must be registered; name all the missing ones at once."""
+    missing = [n.op for n in graph.nodes if not registry.has_op(n.op)]
+    if missing:
+        raise UnsupportedOpError(missing)
+
+
+def _is_known(value) -> bool:
+    return value is not None
+
+
+def _infer(graph, input_shapes: dict):
+    """Shapes and dtypes of every tensor, plus plan-time values (constants and folded shape arithmetic)."""
+    shapes, dtypes, values = {}, {}, {}
+    for name, c in graph.constants.items():
+        shapes[name], dtypes[name], values[name] = tuple(c.shape), np.dtype(c.dtype), c
+    for t in graph.inputs:
+        shapes[t.name], dtypes[t.name] = tuple(input_shapes[t.name]), np.dtype(t.dtype)
+    folded_nodes = set()
+    for node in graph.nodes:
+        opdef = registry.get_op(node.op)
+        ins = [i for i in node.inputs]
+        in_shapes = [shapes.get(i) if i else None for i in ins]
+        in_dtypes = [dtypes.get(i) if i else None for i in ins]
+        in_values = [values.get(i) if i else None for i in ins]
+        try:
+            outs = opdef.infer(node, in_shapes, in_dtypes, in_values)
+        except ShapeError as e:
+            raise ShapeError(f"node {node.name!r} ({node.op}): {e}") from None
+        except (ValueError, IndexError, TypeError) as e:
+            raise ShapeError(f"node {node.name!r} ({node.op}) cannot infer shapes from {in_shapes}: {e}") from e
+        for o, (shape, dtype) in zip(node.outputs, outs):
+            shapes[o], dtypes[o] = tuple(int(d) for d in shape), np.dtype(dtype)
+        data_inputs = [v for i, v in zip(ins, in_values) if i]
+        if opdef.shape_only or (data_inputs and all(_is_known(v) for v in data_inputs) and not _heavy(node, data_inputs)):
+            args = [np.asarray(registry_value(v)) if v is not None else None for v in in_values]
+            if opdef.shape_only:
+                args = [np.empty(s, dtype=d) if s is not None and v is None else a
+                        for s, d, v, a in zip(in_shapes, in_dtypes, in_values, args)]
+            results = opdef.reference(node, args)
+            for o, r in zip(node.outputs, results):
+                r = np.asarray(r)
+                values[o] = r.astype(dtypes[o], copy=False).reshape(shapes[o])
+            folded_nodes.add(node.name)
+    return shapes, dtypes, values, folded_nodes
+
+
+def registry_value(v):
+    return v.to_float() if hasattr(v, "to_float") else v
+
+
+def _heavy(node, values) -> bool:
+    """Do not fold nodes over big constants (e.g. a weight-only subgraph): folding would copy weights."""
+    return sum(int(np.prod(np.shape(v))) for v in values) > 1 << 16
+
+
+def choose(ctx, config, candidates: dict):
+    """Pure choice of one algorithm for one node: (algorithm, reason, considered).
+    Order: forced override > filter (applies, memory mode, precision) > lowest cost."""
+    node = ctx.node
+    forced = config.overrides.get(node.name) or config.overrides.get(node.op)
+    if forced:
+        alg = candidates.get(forced)
+        if alg is None:
+            raise PlanError(f"override asks for {node.op} algorithm {forced!r} on {node.name!r}; known: {sorted(candidates)}")
+        if not alg.applies(ctx):
+            raise PlanError(f"override {forced!r} does not apply to {node.name!r} (shape {ctx.in_shapes})")
+        return alg, "forced by override", []
+    considered, refused = [], []
+    for alg in candidates.values():
+        if alg.name == "reference" or not alg.applies(ctx):
+            continue
+        if config.memory == "low" and alg.big_buffers:
+            refused.append(f"{alg.name} (memory=low: needs {_mb(alg.weight_bytes(ctx) + alg.scratch_bytes(ctx))} extra)")
+            continue
+        if config.precision not in alg.precisions:
+            refused.append(f"{alg.name} (precision={config.precision})")
+            continue
+        considered.append((alg.cost(ctx), alg))
+    if not considered:
+        return candidates["reference"], "only the numpy reference applies", []
+    considered.sort(key=lambda t: t[0])
+    best = considered[0][1]
+    reason = "fastest" if len(considered) > 1 else "only candidate"
+    if len(considered) > 1:
+        reason += " of " + ", ".join(f"{a.name} {c:.0f}us" for c, a in considered[:3])
+    if refused:
+        reason += "; refused " + ", ".join(refused)
+    return best, reason, considered
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:.2f} MB"
+
+
+def make_plan(graph, input_shapes: dict, config) -> Plan:
+    shapes, dtypes, values, folded_nodes = _infer(graph, input_shapes)
+    input_names = {t.name for t in graph.inputs}
+    tensors: dict = {}
+    for name in shapes:
+        if name in graph.constants:
+            kind = "const"
+        elif name in input_names:
+            kind = "input"
+        elif name in values:
+            kind = "folded"
+        else:
+            kind = "arena"
+        tensors[name] = TensorPlan(name, shapes[name], dtypes[name], kind)
+
+    steps = []
+    for node in graph.nodes:
+        if node.name in folded_nodes:
+            continue
+        opdef = registry.get_op(node.op)
+        ctx = registry.NodeCtx(
+            node=node,
+            in_shapes=[shapes.get(i) if i else None for i in node.inputs],
+            in_dtypes=[dtypes.get(i) if i else None for i in node.inputs],
+            out_shapes=[shapes[o] for o in node.outputs],
+            out_dtypes=[dtypes[o] for o in node.outputs],
+            consts=[values.get(i) if i else None for i in node.inputs],
+            config=config,
+            threads=config.num_threads,
+        )
+        if opdef.alias_input is not None and tensors[node.inputs[opdef.alias_input]].kind in ("arena", "input") \
+                and not config.overrides.get(node.name) and not config.overrides.get(node.op):
+            src = node.inputs[opdef.alias_input]
+            tensors[node.outputs[0]].alias_of = tensors[src].alias_of or src
+            steps.append(Step(node, "view", "output is a view of its input (no copy)", node.inputs, node.outputs,
+                              0.0, 0, 0, skipped=True))
+            continue
+        alg, reason, _ = choose(ctx, config, registry.algorithms(node.op))
+        steps.append(_make_step(node, ctx, alg, reason))
+    steps = _fit_budget(graph, steps, tensors, config, values, shapes, dtypes)
+    return _layout(graph, input_shapes, steps, tensors, values, config)
+
+
+def _make_step(node, ctx, alg, reason) -> Step:
+    params = alg.setup(ctx) if alg.setup else None
+    return Step(node, alg.name, reason, list(node.inputs), list(node.outputs), float(alg.cost(ctx)),
+                int(alg.weight_bytes(ctx)), int(alg.scratch_bytes(ctx)), params=(ctx, params))
+
+
+def _layout(graph, input_shapes, steps, tensors, values, config) -> Plan:
+    """Lifetimes -> blocks -> offsets. Inputs are copied into the arena at step 0; outputs live to the end."""
+    first: dict = {}
+    last: dict = {}
+    n = len(steps)
+
+    def root(name):
+        t = tensors[name]
+        return t.alias_of or name
+
+    for t in tensors.values():
+        if t.kind == "input":
+            first[t.name] = 0
+    for idx, s in enumerate(steps):
+        for o in s.outputs:
+            if tensors[o].kind == "arena" and tensors[o].alias_of is None:
+                first.setdefault(o, idx)
+        for name in list(s.inputs) + list(s.outputs):
+            if name and tensors[name].kind in ("arena", "input"):
+                r = root(name)
+                last[r] = max(last.get(r, 0), idx)
+    for o in graph.outputs:
+        if tensors[o].kind in ("arena", "input"):
+            last[root(o)] = n
+    blocks = []
+    for name, t in tensors.items():
+        if t.kind in ("arena", "input") and t.alias_of is None and name in first:
+            t.block = len(blocks)
+            nbytes = int(np.prod(t.shape, dtype=np.int64)) * t.dtype.itemsize
+            blocks.append(arena_mod.Block(nbytes, first[name], last.get(name, first[name])))
+    for t in tensors.values():
+        if t.alias_of is not None:
+            t.block = tensors[t.alias_of].block
+    for idx, s in enumerate(steps):
+        if s.scratch_bytes:
+            s.scratch_block = len(blocks)
+            blocks.append(arena_mod.Block(s.scratch_bytes, idx, idx))
+    offsets, peak = arena_mod.plan_offsets(blocks)
+    plan = Plan(dict(input_shapes), steps, tensors, blocks, offsets, peak, arena_mod.naive_bytes(blocks),
+                list(graph.outputs), folded={k: v for k, v in values.items() if tensors[k].kind == "folded"})
+    plan.notes = _notes(plan, config)
+    return plan
+
+
+def _notes(plan, config) -> list:
+    """Settings that had no effect on this model are said, not silently ignored."""
+    notes = []
+    algs = {s.algorithm for s in plan.steps}
+    if config.memory == "low" and not any("refused" in s.reason for s in plan.steps):
+        notes.append("memory=low changed no algorithm choice for this model (no layer had a memory-hungry option)")
+    if config.precision == "low":
+        notes.append("precision=low: fp16 activation storage is not implemented yet; activations are fp32")
+    if "reference" in algs:
+        refs = sorted({s.node.op for s in plan.steps if s.algorithm == "reference"})
+        notes.append(f"ops running the slow numpy reference: {', '.join(refs)}")
+    return notes
+
+
+def _fit_budget(graph, steps, tensors, config, values, shapes, dtypes):
+    """memory_budget_mb: keep the fastest plan whose extra bytes (prepared weights + scratch) fit; else
+    downgrade the layers with the best bytes-saved per microsecond-lost until it fits."""
+    if config.memory_budget_mb is None:
+        return steps
+    budget = int(config.memory_budget_mb * 1e6)
+
+    def extra(ss):
+        return sum(s.weight_bytes for s in ss) + max([s.scratch_bytes for s in ss] or [0])
+
+    steps = list(steps)
+    while extra(steps) > budget:
+        best = None
+        for i, s in enumerate(steps):
+            if s.skipped or s.algorithm == "reference":
+                continue
+            ctx = s.params[0]
+            for alg in registry.algorithms(s.node.op).values():
+                if alg.name in ("reference", s.algorithm) or not alg.applies(ctx):
+                    continue
+                saved = s.weight_bytes + s.scratch_bytes - alg.weight_bytes(ctx) - alg.scratch_bytes(ctx)
+                if saved <= 0:
+                    continue
+                lost = max(alg.cost(ctx) - s.cost_us, 1e-3)
+                score = saved / lost
+                if best is None or score > best[0]:
+                    best = (score, i, alg, saved)
+        if best is None:
+            raise PlanError(
+                f"memory_budget_mb={config.memory_budget_mb}: the leanest plan still needs "
+                f"{extra(steps) / 1e6:.2f} MB of prepared weights and scratch"
+            )
+        _, i, alg, saved = best
+        ctx = steps[i].params[0]
+        steps[i] = _make_step(steps[i].node, ctx, alg, f"memory budget: saves {_mb(saved)}")
+    return steps

@@ -1,0 +1,33 @@
+"""Named tolerance tiers (max |diff| / max(1, max |ref|)), each with the reason it is what it is."""
+
+# Same arithmetic in the same order as the reference: only copies, views, comparisons.
+EXACT = 0.0
+# fp32 kernels vs a float64 reference: accumulation order and fastmath reassociation over K<=5000
+# terms give ~1e-6 relative; 2e-5 leaves headroom for long reductions without hiding a wrong index.
+F32 = 2e-5
+# Winograd F(2,3)/F(4,3): the transforms add/subtract with coefficients up to 4 (F(4,3)); measured
+# 3-6e-5 absolute on unit-scale data (research/NUMBA_PROBE.md section 2).
+WINOGRAD_F43 = 2e-4
+# Winograd F(6,3): coefficients up to ~10 amplify rounding further; measured 4-7e-5, allow 5e-4.
+WINOGRAD_F63 = 5e-4
+# fp16 weight storage: 11-bit mantissa => 4.9e-4 relative per weight; sums of K terms partly cancel.
+FP16 = 3e-3
+# int8 weight-only (per-channel symmetric): step = absmax/127 => up to 0.4% per weight.
+INT8 = 2e-2
+# Whole models vs ONNX Runtime (the core issue's bar).
+MODEL_VS_ORT = 1e-4
+
+TIERS = {"EXACT": EXACT, "F32": F32, "WINOGRAD_F43": WINOGRAD_F43, "WINOGRAD_F63": WINOGRAD_F63,
+         "FP16": FP16, "INT8": INT8}
+
+
+def rel_err(got, ref) -> float:
+    import numpy as np
+
+    got = np.asarray(got, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    if got.shape != ref.shape:
+        raise AssertionError(f"shape {got.shape} != reference {ref.shape}")
+    if ref.size == 0:
+        return 0.0
+    return float(np.max(np.abs(got - ref)) / max(1.0, float(np.max(np.abs(ref)))))
