@@ -1,0 +1,191 @@
+"""Compressed weight storage: fp16, bf16, int8 and int4 (packed two per byte), per output channel or
+block-wise along the input dimension, symmetric or asymmetric.
+
+A CompressedTensor is what a .jmnn constant becomes when the converter compressed it. It stays compressed
+in memory (a view into the file's memory map); `to_float()` expands it (memory="normal"/"high" do that once
+at prepare), while the hybrid kernels expand one panel of rows at a time (memory="low").
+
+Quantization is weight-only: activations stay fp32 (DESIGN section 6; MNN's dynamic activation quantization
+broke PP-OCRv4 det)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+KINDS = ("fp16", "bf16", "int8", "int4")
+
+
+class CompressedTensor:
+    """Logical float32 tensor of `shape`, stored as `data` (+ per-(row, block) `scale` and `zero`).
+
+    Rows are the first axis (output channels); each row's remaining elements are split into blocks of
+    `block_size` (0 = one block per row). int: w = q * scale (+ zero when asymmetric)."""
+
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, kind, shape, data, scale=None, zero=None, block_size=0):
+        if kind not in KINDS:
+            raise ValueError(f"unknown compression kind {kind!r}")
+        self.kind = kind
+        self.shape = tuple(int(d) for d in shape)
+        self.data = data
+        self.scale = scale
+        self.zero = zero
+        self.block_size = int(block_size)
+
+    # ---- bookkeeping ---------------------------------------------------------------------------------
+    @property
+    def storage(self) -> str:
+        if self.kind in ("int8", "int4"):
+            blk = f" block {self.block_size}" if self.block_size else " per-channel"
+            return f"{self.kind}{blk}{' asym' if self.zero is not None else ''}"
+        return self.kind
+
+    @property
+    def rows(self) -> int:
+        return self.shape[0] if self.shape else 1
+
+    @property
+    def row_len(self) -> int:
+        return int(np.prod(self.shape[1:], dtype=np.int64)) if len(self.shape) > 1 else 1
+
+    @property
+    def nbytes(self) -> int:
+        return sum(int(a.nbytes) for a in (self.data, self.scale, self.zero) if a is not None)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __repr__(self):
+        return f"CompressedTensor({self.storage}, shape={self.shape}, {self.nbytes} bytes)"
+
+    def to_parts(self):
+        meta = {"kind": self.kind, "shape": list(self.shape), "block_size": self.block_size,
+                "asymmetric": self.zero is not None}
+        parts = {"data": self.data}
+        if self.scale is not None:
+            parts["scale"] = self.scale
+        if self.zero is not None:
+            parts["zero"] = self.zero
+        return meta, parts
+
+    @classmethod
+    def from_parts(cls, meta, parts):
+        t = cls(meta["kind"], meta["shape"], parts["data"], parts.get("scale"), parts.get("zero"),
+                meta.get("block_size", 0))
+        t.validate()
+        return t
+
+    def validate(self) -> None:
+        """Check that parts agree with the logical shape (a corrupt file must not reach a kernel)."""
+        n = self.size
+        if self.kind in ("fp16", "bf16"):
+            if self.data.dtype != np.uint16 or self.data.size != n:
+                raise ValueError(f"{self.kind} data must be {n} uint16 values, got {self.data.dtype} x{self.data.size}")
+            return
+        per_row = self.row_len
+        want_data = (self.rows, per_row if self.kind == "int8" else (per_row + 1) // 2)
+        want_dtype = np.int8 if self.kind == "int8" else np.uint8
+        if self.data.dtype != want_dtype or tuple(self.data.shape) != want_data:
+            raise ValueError(f"{self.kind} data must be {want_dtype.__name__}{want_data}, got {self.data.dtype}{self.data.shape}")
+        nblocks = self.blocks_per_row
+        if self.scale is None or tuple(self.scale.shape) != (self.rows, nblocks) or self.scale.dtype != np.float32:
+            raise ValueError(f"scale must be float32 {(self.rows, nblocks)}")
+        if self.zero is not None and (tuple(self.zero.shape) != (self.rows, nblocks) or self.zero.dtype != np.float32):
+            raise ValueError(f"zero must be float32 {(self.rows, nblocks)}")
+
+    @property
+    def blocks_per_row(self) -> int:
+        if not self.block_size:
+            return 1
+        return -(-self.row_len // self.block_size)
+
+    @property
+    def effective_block(self) -> int:
+        return self.block_size or self.row_len
+
+    # ---- expansion -----------------------------------------------------------------------------------
+    def to_float(self) -> np.ndarray:
+        """The whole tensor as a new float32 array (the full copy memory="low" avoids)."""
+        out = np.empty((self.rows, self.row_len), np.float32)
+        self.expand_rows(0, self.rows, out)
+        return out.reshape(self.shape)
+
+    def expand_rows(self, r0: int, r1: int, out: np.ndarray) -> None:
+        """Rows r0..r1 of the [rows, row_len] view into `out` (float32, at least (r1-r0, row_len))."""
+        from jitmnn.kernels import dequant as K
+
+        if not (0 <= r0 <= r1 <= self.rows) or out.shape[0] < r1 - r0 or out.shape[1] != self.row_len:
+            raise IndexError(f"expand_rows({r0}, {r1}) out of range for {self.shape} into {out.shape}")
+        if self.kind in ("fp16", "bf16"):
+            flat = self.data.reshape(self.rows, self.row_len)
+            fn = K.fp16_rows if self.kind == "fp16" else K.bf16_rows
+            fn(flat, r0, r1, out)
+            return
+        zero = self.zero if self.zero is not None else _NO_ZERO
+        fn = K.int8_rows if self.kind == "int8" else K.int4_rows
+        fn(self.data, self.scale, zero, self.zero is not None, self.effective_block, r0, r1, out)
+
+
+_NO_ZERO = np.zeros((1, 1), np.float32)
+
+
+# ---- quantization (converter side) --------------------------------------------------------------------
+def compress(w: np.ndarray, kind: str, block_size: int = 0, asymmetric: bool = False) -> CompressedTensor:
+    """Compress a float weight. Rows = first axis; blocks of `block_size` along the rest (0 = per row)."""
+    w = np.ascontiguousarray(w, dtype=np.float32)
+    if kind == "fp16":
+        return CompressedTensor("fp16", w.shape, w.astype(np.float16).view(np.uint16))
+    if kind == "bf16":
+        bits = w.view(np.uint32)
+        rounded = bits + np.uint32(0x7FFF) + ((bits >> np.uint32(16)) & np.uint32(1))  # round to nearest even
+        return CompressedTensor("bf16", w.shape, (rounded >> np.uint32(16)).astype(np.uint16))
+    if kind not in ("int8", "int4"):
+        raise ValueError(f"unknown compression kind {kind!r}")
+    rows = w.shape[0] if w.ndim else 1
+    flat = w.reshape(rows, -1)
+    n = flat.shape[1]
+    block = block_size if block_size and block_size < n else 0
+    eff = block or n
+    nblocks = -(-n // eff)
+    padded = np.zeros((rows, nblocks * eff), np.float32)
+    padded[:, :n] = flat
+    blocks = padded.reshape(rows, nblocks, eff)
+    valid = np.zeros((nblocks * eff,), bool)
+    valid[:n] = True
+    valid = valid.reshape(nblocks, eff)
+    bits = 8 if kind == "int8" else 4
+    qmax = 2 ** (bits - 1) - 1  # symmetric: [-qmax, qmax]
+    if asymmetric:
+        big = np.float32(np.finfo(np.float32).max)
+        lo = np.where(valid, blocks, big).min(axis=2)
+        hi = np.where(valid, blocks, -big).max(axis=2)
+        levels = 2**bits - 1
+        scale = np.maximum((hi - lo) / levels, np.float32(1e-12)).astype(np.float32)
+        # q in [-2^(b-1), 2^(b-1)-1]; w = q*scale + zero with zero = lo + 2^(b-1)*scale
+        qmin = -(2 ** (bits - 1))
+        zero = (lo - qmin * scale).astype(np.float32)
+        q = np.clip(np.rint((blocks - zero[:, :, None]) / scale[:, :, None]), qmin, qmax)
+    else:
+        absmax = np.abs(blocks).max(axis=2)
+        scale = np.where(absmax > 0, absmax / qmax, np.float32(1.0)).astype(np.float32)
+        zero = None
+        q = np.clip(np.rint(blocks / scale[:, :, None]), -qmax, qmax)
+    q = q.reshape(rows, nblocks * eff)[:, :n].astype(np.int8)
+    if kind == "int4":
+        q = _pack_int4(q)
+    return CompressedTensor(kind, w.shape, q, scale, zero, block)
+
+
+def _pack_int4(q: np.ndarray) -> np.ndarray:
+    """Two signed 4-bit values per byte, low nibble first; odd row lengths pad with 0."""
+    rows, n = q.shape
+    if n % 2:
+        q = np.concatenate([q, np.zeros((rows, 1), np.int8)], axis=1)
+    u = (q.astype(np.int16) & 0xF).astype(np.uint8)
+    return (u[:, 0::2] | (u[:, 1::2] << 4)).astype(np.uint8)

@@ -1,0 +1,122 @@
+"""The Module API as behaviour: arena counters per memory mode, input validation, clones."""
+
+import numpy as np
+import pytest
+
+import jitmnn
+from jitmnn.errors import ClosedError, InputError, PlanError
+from jitmnn.graph import Graph, Node, TensorInfo
+
+
+def _chain(n=4):
+    nodes = [Node(f"r{i}", "Relu", ["x" if i == 0 else f"t{i}"], [f"t{i + 1}"]) for i in range(n)]
+    return Graph("chain", nodes, [TensorInfo("x", (None, 3, None, None))], [f"t{n}"], {})
+
+
+def _x(h=16, w=16, seed=0):
+    return np.random.default_rng(seed).standard_normal((1, 3, h, w)).astype(np.float32)
+
+
+@pytest.mark.parametrize("memory", ["low", "normal", "high"])
+def test_outputs_identical_across_memory_modes(memory):
+    m = jitmnn.from_graph(_chain(), memory=memory)
+    x = _x()
+    np.testing.assert_array_equal(m.run({"x": x})["t4"], np.maximum(x, 0))
+
+
+@pytest.mark.parametrize("memory", ["normal", "high"])
+def test_second_run_of_same_shape_allocates_nothing(memory):
+    m = jitmnn.from_graph(_chain(), memory=memory)
+    m.run({"x": _x()})
+    before = m.memory_info()
+    for seed in range(3):
+        m.run({"x": _x(seed=seed)})
+    after = m.memory_info()
+    assert after["arena_allocations"] == before["arena_allocations"]
+    assert after["arena_bytes_allocated"] == before["arena_bytes_allocated"]
+
+
+def test_plan_is_smaller_than_naive_sum():
+    m = jitmnn.from_graph(_chain(6))
+    m.run({"x": _x()})
+    info = m.memory_info()
+    assert info["arena_planned_bytes"] < info["arena_naive_bytes"]
+
+
+def test_smaller_input_shrinks_normal_but_never_high():
+    for memory, shrinks in (("normal", True), ("high", False)):
+        m = jitmnn.from_graph(_chain(), memory=memory)
+        m.run({"x": _x(64, 64)})
+        big = m.memory_info()["arena_capacity_bytes"]
+        m.run({"x": _x(8, 8)})
+        small = m.memory_info()["arena_capacity_bytes"]
+        assert (small < big) == shrinks, memory
+        m.run({"x": _x(64, 64)})
+        assert m.memory_info()["arena_capacity_bytes"] == big
+
+
+def test_low_memory_releases_after_every_run():
+    m = jitmnn.from_graph(_chain(), memory="low")
+    m.run({"x": _x()})
+    info = m.memory_info()
+    assert info["arena_capacity_bytes"] == 0
+    assert info["arena_planned_bytes"] > 0
+    assert info["arena_high_water_bytes"] >= info["arena_planned_bytes"]
+
+
+def test_input_errors_are_typed_and_named():
+    m = jitmnn.from_graph(_chain())
+    with pytest.raises(InputError, match="missing"):
+        m.run({"y": _x()})
+    with pytest.raises(InputError, match="float32"):
+        m.run({"x": _x().astype(np.float64)})
+    with pytest.raises(InputError, match="rank"):
+        m.run({"x": _x()[0]})
+    with pytest.raises(InputError, match="dimension 1"):
+        m.run({"x": np.zeros((1, 4, 8, 8), np.float32)})
+    bad = _x()
+    bad[0, 0, 0, 0] = np.nan
+    with pytest.raises(InputError, match="NaN"):
+        m.run({"x": bad})
+    bad[0, 0, 0, 0] = np.inf
+    with pytest.raises(InputError, match="inf"):
+        m.run({"x": bad})
+    with pytest.raises(InputError):
+        m.run([_x()])
+
+
+def test_bad_settings_fail_loudly():
+    with pytest.raises(ValueError, match="memory"):
+        jitmnn.from_graph(_chain(), memory="LOW")
+    with pytest.raises(ValueError, match="precision"):
+        jitmnn.from_graph(_chain(), precision=2)
+    with pytest.raises(PlanError, match="override"):
+        jitmnn.from_graph(_chain(), overrides={"Relu": "nope"}).run({"x": _x()})
+
+
+def test_clone_shares_model_owns_arena_and_close_returns_it():
+    m = jitmnn.from_graph(_chain())
+    c = m.clone()
+    x = _x()
+    np.testing.assert_array_equal(m.run({"x": x})["t4"], c.run({"x": x})["t4"])
+    assert c._model is m._model
+    assert c._arena is not m._arena
+    assert c.memory_info()["arena_capacity_bytes"] > 0
+    c.close()
+    assert c.memory_info()["arena_capacity_bytes"] == 0
+    with pytest.raises(ClosedError):
+        c.run({"x": x})
+    m.run({"x": x})  # the original is unaffected
+    with m.clone() as c2:
+        c2.run({"x": x})
+    assert c2.closed
+
+
+def test_explain_names_every_layer_and_its_algorithm():
+    m = jitmnn.from_graph(_chain())
+    text = str(m.explain({"x": (1, 3, 8, 8)}))
+    for i in range(4):
+        assert f"r{i}" in text
+    assert "numba" in text
+    e = m.explain({"x": (1, 3, 8, 8)})
+    assert len(e.layers) == 4 and all(layer["reason"] for layer in e.layers)
