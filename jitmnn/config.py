@@ -18,6 +18,8 @@ IM2COL_TILE_COLUMNS_LOW = 256
 IM2COL_MAX_SCRATCH_BYTES_NORMAL = 64 << 20
 # Arena alignment: 64 bytes is one cache line and one AVX-512 vector.
 ARENA_ALIGN = 64
+# im2col tile (output columns per GEMM) in memory=normal/high; a tile of a 3x3x64 conv is 2.4 MB at 1024.
+IM2COL_TILE_COLUMNS = 1024
 
 PRECISIONS = ("low", "normal", "high")
 MEMORY_MODES = ("low", "normal", "high")

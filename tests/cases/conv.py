@@ -1,0 +1,67 @@
+"""Conv / ConvTranspose / MatMul / Gemm cases: channels 1, 3, 13, 17; sizes 7x9 and 17x18; batch 2;
+strides 1/2; asymmetric pads; dilation 2; depthwise and grouped g=2; every fused activation; bias
+present and absent; weights as plan-time constants. Each case names the thing it pins."""
+
+import numpy as np
+
+from tests.harness import Case, rng
+
+ACTS = [("relu", []), ("clip", [0.0, 6.0]), ("hardsigmoid", [0.2, 0.5]), ("hardswish", []), ("sigmoid", []),
+        ("silu", []), ("tanh", []), ("gelu", [])]
+
+
+def _f32(shape, seed, scale=1.0):
+    return (rng(seed).standard_normal(shape) * scale).astype(np.float32)
+
+
+def conv_case(cid, n, c, hw, k, ks, strides=(1, 1), pads=(0, 0, 0, 0), dil=(1, 1), group=1, bias=True,
+              act=None, seed=0):
+    kh, kw = ks
+    x = _f32((n, c) + tuple(hw), seed)
+    w = _f32((k, c // group, kh, kw), seed + 1, scale=1.0 / np.sqrt(c // group * kh * kw))
+    b = _f32((k,), seed + 2) if bias else None
+    attrs = {"kernel_shape": [kh, kw], "strides": list(strides), "pads": list(pads), "dilations": list(dil),
+             "group": group}
+    if act:
+        attrs["activation"], attrs["activation_params"] = act
+    inputs = [x, w] + ([b] if bias else [])
+    return Case("Conv", inputs, attrs, const_inputs=(1, 2), id=cid)
+
+
+CONV_CASES = [
+    # 1x1 stride 1: the gemm1x1 path, with and without bias, channels that break 16/32 tiles
+    conv_case("1x1-c17k13", 2, 17, (7, 9), 13, (1, 1), act=ACTS[0]),
+    conv_case("1x1-c3k17-nobias", 1, 3, (17, 18), 17, (1, 1), bias=False),
+    conv_case("1x1-c1k1", 1, 1, (7, 9), 1, (1, 1), act=ACTS[4]),
+    # 1x1 stride 2 and 1x1 with padding are not gemm1x1 (im2col must cover them)
+    conv_case("1x1-s2", 2, 13, (17, 18), 3, (1, 1), strides=(2, 2)),
+    conv_case("1x1-pad", 1, 3, (7, 9), 13, (1, 1), pads=(1, 0, 0, 1), act=ACTS[1]),
+    # 3x3 general
+    conv_case("3x3-c3k13-p1", 2, 3, (7, 9), 13, (3, 3), pads=(1, 1, 1, 1), act=ACTS[2]),
+    conv_case("3x3-c17k17-s2-asym", 1, 17, (17, 18), 17, (3, 3), strides=(2, 2), pads=(0, 1, 2, 1), act=ACTS[3]),
+    conv_case("3x3-dil2", 1, 13, (17, 18), 3, (3, 3), pads=(2, 2, 2, 2), dil=(2, 2), act=ACTS[5]),
+    conv_case("5x3-s21-d12", 2, 3, (17, 18), 17, (5, 3), strides=(2, 1), pads=(2, 0, 1, 3), dil=(1, 2),
+              bias=False, act=ACTS[6]),
+    conv_case("7x7-s2-stem", 1, 3, (17, 18), 13, (7, 7), strides=(2, 2), pads=(3, 3, 3, 3), act=ACTS[7]),
+    conv_case("3x3-c1k1-nopad", 1, 1, (7, 9), 1, (3, 3)),
+    # grouped (g=2, not depthwise)
+    conv_case("g2-3x3", 2, 6, (7, 9), 4, (3, 3), pads=(1, 1, 1, 1), group=2, act=ACTS[0]),
+    conv_case("g2-1x1", 1, 26, (7, 9), 34, (1, 1), group=2, bias=False),
+    # depthwise: any kernel, stride, pad, dilation
+    conv_case("dw-3x3-c13", 2, 13, (7, 9), 13, (3, 3), pads=(1, 1, 1, 1), group=13, act=ACTS[1]),
+    conv_case("dw-3x3-s2-c17", 1, 17, (17, 18), 17, (3, 3), strides=(2, 2), pads=(1, 1, 1, 1), group=17,
+              act=ACTS[3]),
+    conv_case("dw-5x5-asym-nobias", 1, 3, (17, 18), 3, (5, 5), pads=(2, 1, 0, 2), group=3, bias=False),
+    conv_case("dw-3x3-dil2-s2", 2, 13, (17, 18), 13, (3, 3), strides=(2, 2), pads=(2, 2, 2, 2), dil=(2, 2),
+              group=13, act=ACTS[5]),
+    conv_case("dw-5x3-nopad", 1, 17, (7, 9), 17, (5, 3), group=17, act=ACTS[7]),
+]
+
+# 1-D conv (the rec model's sequence convs): height-1 path
+CONV_CASES.append(Case("Conv", [_f32((2, 13, 17), 40), _f32((3, 13, 3), 41, 0.3), _f32((3,), 42)],
+                       {"kernel_shape": [3], "strides": [2], "pads": [1, 0], "dilations": [1], "group": 1},
+                       const_inputs=(1, 2), id="conv1d"))
+
+CASES = CONV_CASES
+
+TIERS = {}
