@@ -16,6 +16,12 @@ NUMBA_CACHE = True
 # 3x3x512 conv are 4.7 MB; the bound keeps memory="low" scratch small whatever the feature map.
 IM2COL_TILE_COLUMNS_LOW = 256
 IM2COL_MAX_SCRATCH_BYTES_NORMAL = 64 << 20
+# memory="low" refuses any algorithm that keeps a weight copy larger than this (transformed, packed or
+# dequantized weights); biases and depthwise filters stay under it. Compressed weights then run hybrid.
+LOW_MEMORY_MAX_WEIGHT_COPY_BYTES = 256 << 10
+# Hybrid (dequant-on-the-fly) kernels expand this many weight rows (output channels) at a time: 64 rows of
+# a 3x3x512 conv are 1.2 MB of fp32, an L2-sized panel (NUMBA_PROBE.md: 64-row tiles cost +27% at 1T).
+HYBRID_PANEL_ROWS = 64
 # Arena alignment: 64 bytes is one cache line and one AVX-512 vector.
 ARENA_ALIGN = 64
 # im2col tile (output columns per GEMM) in memory=normal/high; a tile of a 3x3x64 conv is 2.4 MB at 1024.

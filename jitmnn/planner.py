@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import arena as arena_mod
+from .config import LOW_MEMORY_MAX_WEIGHT_COPY_BYTES
 from .errors import PlanError, ShapeError, UnsupportedOpError
 from .ops import registry
 
@@ -129,17 +130,21 @@ def choose(ctx, config, candidates: dict):
         if not alg.applies(ctx):
             raise PlanError(f"override {forced!r} does not apply to {node.name!r} (shape {ctx.in_shapes})")
         return alg, "forced by override", []
-    considered, refused = [], []
+    considered, refused, lean = [], [], []
     for alg in candidates.values():
         if alg.name == "reference" or not alg.applies(ctx):
             continue
-        if config.memory == "low" and alg.big_buffers:
+        if config.memory == "low" and (alg.big_buffers or alg.weight_bytes(ctx) > LOW_MEMORY_MAX_WEIGHT_COPY_BYTES):
             refused.append(f"{alg.name} (memory=low: needs {_mb(alg.weight_bytes(ctx) + alg.scratch_bytes(ctx))} extra)")
+            lean.append((alg.weight_bytes(ctx) + alg.scratch_bytes(ctx), alg.cost(ctx), alg))
             continue
         if config.precision not in alg.precisions:
             refused.append(f"{alg.name} (precision={config.precision})")
             continue
         considered.append((alg.cost(ctx), alg))
+    if not considered and lean:
+        lean.sort(key=lambda t: (t[0], t[1]))
+        return lean[0][2], f"memory=low: every algorithm needs a weight copy; {lean[0][2].name} needs least", []
     if not considered:
         return candidates["reference"], "only the numpy reference applies", []
     considered.sort(key=lambda t: t[0])

@@ -34,8 +34,8 @@ def make_ctx(case: Case, config: SessionConfig | None = None):
     node = Node(f"{case.op}_test", case.op, names, [f"out{i}" for i in range(case.n_outputs)], dict(case.attrs))
     opdef = registry.get_op(case.op)
     in_shapes = [None if a is None else tuple(np.shape(a)) for a in case.inputs]
-    in_dtypes = [None if a is None else np.asarray(a).dtype for a in case.inputs]
-    consts = [np.asarray(a) if i in case.const_inputs and a is not None else None for i, a in enumerate(case.inputs)]
+    in_dtypes = [None if a is None else np.dtype(a.dtype) for a in case.inputs]
+    consts = [_const(a) if i in case.const_inputs and a is not None else None for i, a in enumerate(case.inputs)]
     outs = opdef.infer(node, in_shapes, in_dtypes, consts)
     return registry.NodeCtx(node, in_shapes, in_dtypes, [tuple(s) for s, _ in outs], [np.dtype(d) for _, d in outs],
                             consts, config, config.num_threads)
@@ -53,9 +53,19 @@ def run_case(case: Case, algorithm: str, config: SessionConfig | None = None):
             for s, d in zip(ctx.out_shapes, ctx.out_dtypes)]
     scratch_n = alg.scratch_bytes(ctx)
     scratch = np.zeros(scratch_n, np.uint8) if scratch_n else None
-    ins = [None if a is None else np.asarray(a) for a in case.inputs]
+    ins = [None if a is None else _const(a) for a in case.inputs]
     alg.run(packed, params, ins, outs, scratch)
     return outs
+
+
+def _const(a):
+    """Compressed weights stay compressed (as the planner hands them over); anything else as an array."""
+    return a if hasattr(a, "to_float") else np.asarray(a)
+
+
+def as_float(a):
+    """What an independent reference sees: compressed weights expanded to their fp32 values."""
+    return None if a is None else (a.to_float() if hasattr(a, "to_float") else np.asarray(a))
 
 
 def rng(seed=0):

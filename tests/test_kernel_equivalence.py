@@ -8,7 +8,7 @@ import pytest
 from jitmnn.ops import registry
 from tests import tolerances
 from tests.cases import all_cases
-from tests.harness import run_case
+from tests.harness import as_float, run_case
 from tests.reference import all_references
 
 CASES, TIERS = all_cases()
@@ -21,7 +21,7 @@ def test_algorithm_matches_reference(case, algorithm):
     got = run_case(case, algorithm)
     if got is None:
         pytest.skip(f"{algorithm} does not apply to {case}")
-    ref = REFS[case.op](dict(case.attrs), [None if a is None else np.asarray(a) for a in case.inputs])
+    ref = REFS[case.op](dict(case.attrs), [as_float(a) for a in case.inputs])
     tier = TIERS.get(algorithm, "F32") if algorithm != "reference" else "F32"
     tol = tolerances.TIERS[tier]
     for g, r in zip(got, ref):

@@ -119,7 +119,7 @@ REFERENCE_COST_FACTOR = 1e9
 
 def _reference_run(packed, params, inputs, outputs, scratch):
     node, ref = params
-    results = ref(node, inputs)
+    results = ref(node, [i.to_float() if hasattr(i, "to_float") else i for i in inputs])
     for out, res in zip(outputs, results):
         np.copyto(out, np.asarray(res).reshape(out.shape), casting="unsafe")
 
