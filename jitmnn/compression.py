@@ -189,3 +189,66 @@ def _pack_int4(q: np.ndarray) -> np.ndarray:
         q = np.concatenate([q, np.zeros((rows, 1), np.int8)], axis=1)
     u = (q.astype(np.int16) & 0xF).astype(np.uint8)
     return (u[:, 0::2] | (u[:, 1::2] << 4)).astype(np.uint8)
+
+
+# ---- whole-graph compression (the converter's --fp16/--bf16/--weight-quant-bits) ------------------------
+# Which input of which op is a weight that may be stored compressed (rows = first axis of the stored array).
+WEIGHT_INPUTS = {"Conv": 1, "ConvTranspose": 1, "Gemm": 1, "MatMul": 1}
+# Tiny weights (a 3-channel 1x1 conv) gain nothing from compression and only cost dequant calls.
+MIN_COMPRESSED_ELEMENTS = 256
+FP16_MIN_NORMAL = 6.103515625e-05
+# fp16 storage keeps a layer only if its relative L2 error stays below this (BatchNorm folding can leave
+# weights far below fp16's normal range: PP-OCRv4 det's head, max |w| 2.4e-4, broke ncnn's fp16 file).
+FP16_MAX_REL_ERROR = 1e-3
+
+
+def _rel_l2(a, b) -> float:
+    n = float(np.linalg.norm(a))
+    return float(np.linalg.norm(a - b)) / n if n else 0.0
+
+
+def compress_graph(graph, kind: str, block_size: int = 0, asymmetric: bool = False, layers: dict | None = None):
+    """Store the weights of conv/gemm layers compressed, in place. `layers` (from a compression-params file)
+    maps node name -> {"kind", "block_size", "asymmetric"} and overrides the global setting per layer
+    (kind "fp32" keeps a layer float). Returns a report: per-layer storage, error, and what was kept float
+    and why. Raises ValueError when nothing was compressed (a silent no-op is a bug)."""
+    rows = []
+    users: dict = {}
+    for n in graph.nodes:
+        for i in n.inputs:
+            users[i] = users.get(i, 0) + 1
+    for node in graph.nodes:
+        idx = WEIGHT_INPUTS.get(node.op)
+        if idx is None or len(node.inputs) <= idx:
+            continue
+        name = node.inputs[idx]
+        w = graph.constants.get(name)
+        if w is None or isinstance(w, CompressedTensor) or getattr(w, "dtype", None) != np.float32:
+            continue
+        spec = (layers or {}).get(node.name, {"kind": kind, "block_size": block_size, "asymmetric": asymmetric})
+        k = spec.get("kind", kind)
+        if k in (None, "fp32"):
+            rows.append({"layer": node.name, "storage": "fp32", "note": "kept fp32 by params file", "rel_error": 0.0})
+            continue
+        if w.size < MIN_COMPRESSED_ELEMENTS:
+            rows.append({"layer": node.name, "storage": "fp32", "note": f"only {w.size} weights", "rel_error": 0.0})
+            continue
+        if users.get(name, 0) > 1:
+            rows.append({"layer": node.name, "storage": "fp32", "note": "weight shared by several nodes",
+                         "rel_error": 0.0})
+            continue
+        t = compress(np.asarray(w), k, int(spec.get("block_size", block_size) or 0),
+                     bool(spec.get("asymmetric", asymmetric)))
+        err = _rel_l2(np.asarray(w, np.float64), t.to_float().astype(np.float64))
+        if k in ("fp16", "bf16") and err > FP16_MAX_REL_ERROR:
+            amax = float(np.abs(w).max())
+            rows.append({"layer": node.name, "storage": "fp32", "rel_error": 0.0,
+                         "note": f"kept fp32: {k} error {err:.2e} (max |w| {amax:.2e}, fp16 normal >= {FP16_MIN_NORMAL:.1e})"})
+            continue
+        graph.constants[name] = t
+        rows.append({"layer": node.name, "storage": t.storage, "rel_error": err, "note": "",
+                     "bytes_before": int(w.nbytes), "bytes_after": int(t.nbytes)})
+    if not any(r["storage"] != "fp32" for r in rows):
+        raise ValueError(f"--{kind}: no weight was compressed ({len(rows)} candidate layers: "
+                         + "; ".join(f"{r['layer']}: {r['note']}" for r in rows[:5]) + ")")
+    return rows
