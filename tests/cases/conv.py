@@ -62,6 +62,80 @@ CONV_CASES.append(Case("Conv", [_f32((2, 13, 17), 40), _f32((3, 13, 3), 41, 0.3)
                        {"kernel_shape": [3], "strides": [2], "pads": [1, 0], "dilations": [1], "group": 1},
                        const_inputs=(1, 2), id="conv1d"))
 
-CASES = CONV_CASES
-
 TIERS = {}
+
+
+def convt_case(cid, n, c, hw, k, ks, strides=(1, 1), pads=(0, 0, 0, 0), dil=(1, 1), group=1, bias=True,
+               act=None, seed=50, **extra):
+    kh, kw = ks
+    x = _f32((n, c) + tuple(hw), seed)
+    w = _f32((c, k // group, kh, kw), seed + 1, scale=1.0 / np.sqrt(c * kh * kw))
+    attrs = {"kernel_shape": [kh, kw], "strides": list(strides), "pads": list(pads), "dilations": list(dil),
+             "group": group, **extra}
+    if act:
+        attrs["activation"], attrs["activation_params"] = act
+    inputs = [x, w] + ([_f32((k,), seed + 2)] if bias else [])
+    return Case("ConvTranspose", inputs, attrs, const_inputs=(1, 2), id=cid)
+
+
+CONVT_CASES = [
+    # PP-OCRv4 det's upsampler: k=2, s=2, pad 0 (non-overlapping taps)
+    convt_case("k2s2-ppocr", 2, 13, (7, 9), 17, (2, 2), strides=(2, 2), act=ACTS[0]),
+    # overlapping taps must accumulate
+    convt_case("k3s1-p1", 1, 17, (7, 9), 3, (3, 3), pads=(1, 1, 1, 1), bias=False),
+    convt_case("k3s2-asym-op", 1, 3, (17, 18), 13, (3, 3), strides=(2, 2), pads=(1, 0, 0, 1),
+               output_padding=[1, 0], act=ACTS[4]),
+    convt_case("k4s2-dil2", 2, 1, (7, 9), 1, (4, 4), strides=(2, 2), pads=(1, 1, 1, 1), dil=(2, 2), act=ACTS[1]),
+    convt_case("g2-k3s2", 1, 6, (7, 9), 4, (3, 3), strides=(2, 2), pads=(1, 1, 1, 1), group=2, act=ACTS[7]),
+    convt_case("outshape", 1, 3, (7, 9), 3, (3, 3), strides=(2, 2), output_shape=[14, 18]),
+]
+
+
+def mm_case(cid, a_shape, b_shape, const_b=True, act=None, seed=70):
+    a = _f32(a_shape, seed)
+    b = _f32(b_shape, seed + 1, scale=1.0 / np.sqrt(a_shape[-1]))
+    attrs = {}
+    if act:
+        attrs["activation"], attrs["activation_params"] = act
+    return Case("MatMul", [a, b], attrs, const_inputs=(1,) if const_b else (), id=cid)
+
+
+MATMUL_CASES = [
+    # PP-OCR rec: [1, T, C] x constant [C, D] weights (one flattened GEMM)
+    mm_case("seq-x-weight", (1, 17, 13), (13, 33), act=ACTS[6]),
+    mm_case("batch2-x-weight", (2, 7, 17), (17, 3)),
+    # attention: [B, H, T, d] x [B, H, d, T], both at run time
+    mm_case("attention", (2, 3, 9, 13), (2, 3, 13, 9), const_b=False),
+    # broadcast batch dims and a rank-1 operand
+    mm_case("broadcast", (2, 1, 7, 13), (3, 13, 5), const_b=False, act=ACTS[0]),
+    mm_case("vec-right", (3, 17), (17,)),
+    mm_case("vec-left", (17,), (17, 13), act=ACTS[7]),
+]
+
+
+def gemm_case(cid, m, k, n, trans_a=0, trans_b=0, alpha=1.0, beta=1.0, c_shape=None, const_c=True, act=None,
+              seed=90):
+    a = _f32((k, m) if trans_a else (m, k), seed)
+    b = _f32((n, k) if trans_b else (k, n), seed + 1, scale=1.0 / np.sqrt(k))
+    attrs = {"transA": trans_a, "transB": trans_b, "alpha": alpha, "beta": beta}
+    if act:
+        attrs["activation"], attrs["activation_params"] = act
+    inputs = [a, b]
+    if c_shape is not None:
+        inputs.append(_f32(c_shape, seed + 2))
+    return Case("Gemm", inputs, attrs, const_inputs=(1, 2) if const_c else (1,), id=cid)
+
+
+GEMM_CASES = [
+    # classifier head: x [N, C] @ W^T + b (transB=1, row bias)
+    gemm_case("fc-transB", 2, 17, 13, trans_b=1, c_shape=(13,), act=ACTS[2]),
+    gemm_case("no-c", 3, 13, 17),
+    gemm_case("transA-alpha-beta", 7, 9, 5, trans_a=1, alpha=0.5, beta=2.0, c_shape=(1, 5), act=ACTS[5]),
+    gemm_case("full-c", 4, 3, 6, trans_a=1, trans_b=1, beta=0.25, c_shape=(4, 6)),
+    gemm_case("col-c", 4, 13, 6, c_shape=(4, 1), act=ACTS[3]),
+    gemm_case("scalar-c", 1, 13, 17, trans_b=1, c_shape=(1,), alpha=2.0),
+    gemm_case("runtime-c", 5, 7, 3, beta=3.0, c_shape=(5, 3), const_c=False),
+    gemm_case("runtime-row-c", 5, 7, 3, c_shape=(3,), const_c=False, act=ACTS[0]),
+]
+
+CASES = CONV_CASES + CONVT_CASES + MATMUL_CASES + GEMM_CASES

@@ -83,8 +83,11 @@ def conv_transpose(attrs, inputs):
     K = Kg * g
     OH = (H - 1) * st[0] - pads[0] - pads[2] + (ks[0] - 1) * dl[0] + 1 + op[0]
     OW = (W - 1) * st[1] - pads[1] - pads[3] + (ks[1] - 1) * dl[1] + 1 + op[1]
-    if attrs.get("output_shape"):
+    if attrs.get("output_shape"):  # ONNX: pads generated from output_shape (NOTSET puts the odd one first)
         OH, OW = attrs["output_shape"][-2:]
+        tot = [st[0] * (H - 1) + op[0] + (ks[0] - 1) * dl[0] + 1 - OH,
+               st[1] * (W - 1) + op[1] + (ks[1] - 1) * dl[1] + 1 - OW]
+        pads = [tot[0] - tot[0] // 2, tot[1] - tot[1] // 2, tot[0] // 2, tot[1] // 2]
     y = np.zeros((N, K, OH, OW))
     for n in range(N):
         for c in range(C):
