@@ -1,0 +1,741 @@
+"""ONNX -> jitmnn Graph. One function per ONNX op (STYLE 14: the converter mirrors the ops), collected
+in CONVERTERS by the `@converts` decorator.
+
+Each function turns one ONNX node into IR nodes with opset-13 semantics: configuration older opsets
+passed as attributes (Squeeze/Unsqueeze axes, Clip min/max, Slice starts/ends, Split split, Pad pads,
+Resize-10 scales) becomes a constant input; Conv/ConvTranspose/pool defaults are written out; Constant
+nodes become graph constants. Every op type without a converter is collected while the rest of the
+model converts, so the user sees all unsupported ops in one error, not the first one.
+
+Deliberate IR choices beyond opset 13 (documented here because the runtime's shape rules rely on them):
+- Reduce* ops keep `axes` as an attribute (as ReduceMean does), whatever the opset: an axes input
+  (ReduceSum-13, Reduce*-18) must be a constant and is moved into the attribute.
+- Softmax/LogSoftmax of opset < 13 (flatten-to-2D semantics) become the opset-13 op when the axis is
+  the last one, and Flatten -> Softmax(-1) -> Reshape(Shape(x)) otherwise.
+- ConstantOfShape's tensor attribute `value` is stored as a Python number plus `value_dtype`, because
+  attributes are JSON in the .jmnn header.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import ConversionError
+from ..graph import Graph, Node, TensorInfo
+
+MIN_OPSET = 7  # before 7, elementwise ops had the legacy `broadcast`/`axis` attributes
+
+CONVERTERS: dict = {}
+
+# ONNX TensorProto element type -> numpy dtype name, for what jitmnn can hold.
+ONNX_DTYPES = {
+    1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64",
+    9: "bool", 10: "float16", 11: "float64", 12: "uint32", 13: "uint64",
+}
+# Stored weight dtypes: half-precision ONNX constants are widened (the runtime computes in fp32);
+# the converter's own fp16/bf16 options are the way to store them compactly.
+WIDEN_CONSTANTS = {"float16": "float32", "bfloat16": "float32"}
+
+
+def converts(*op_types):
+    """Register `fn(node, imp) -> list[Node]` as the converter of these ONNX op types."""
+
+    def deco(fn):
+        for op in op_types:
+            CONVERTERS[op] = fn
+        return fn
+
+    return deco
+
+
+@dataclass
+class OnnxNode:
+    """An ONNX node with attributes decoded to plain Python values (bytes -> str, tensors -> ndarray)."""
+
+    name: str
+    op: str
+    inputs: list
+    outputs: list
+    attrs: dict
+    domain: str = ""
+
+    def attr(self, key, default=None):
+        return self.attrs.get(key, default)
+
+
+@dataclass
+class Importer:
+    """State shared by the per-op converters: the opset, constants seen so far, tensor ranks from ONNX
+    shape inference (when it could tell), and name generation."""
+
+    opset: int
+    constants: dict
+    ranks: dict = field(default_factory=dict)
+    static_shapes: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
+    _names: set = field(default_factory=set)
+
+    def const(self, name):
+        """The value of a tensor if it is a constant (initializer or Constant node), else None."""
+        return self.constants.get(name) if name else None
+
+    def rank(self, name):
+        return self.ranks.get(name)
+
+    def unique(self, base: str) -> str:
+        name, i = base, 1
+        while name in self._names or name in self.constants:
+            name, i = f"{base}_{i}", i + 1
+        self._names.add(name)
+        return name
+
+    def add_const(self, base: str, value) -> str:
+        name = self.unique(base)
+        self.constants[name] = np.asarray(value)
+        return name
+
+    def ints_const(self, node: OnnxNode, what: str, values) -> str:
+        return self.add_const(f"{node.name}.{what}", np.asarray(values, dtype=np.int64))
+
+
+def _fail(node: OnnxNode, msg: str):
+    raise ConversionError(f"node {node.name!r} ({node.op}): {msg}")
+
+
+def _ir(node: OnnxNode, op=None, inputs=None, outputs=None, attrs=None) -> Node:
+    return Node(node.name, op or node.op, list(node.inputs if inputs is None else inputs),
+                list(node.outputs if outputs is None else outputs), dict(node.attrs if attrs is None else attrs))
+
+
+def _trim(inputs: list) -> list:
+    """Drop trailing omitted optional inputs."""
+    inputs = list(inputs)
+    while inputs and not inputs[-1]:
+        inputs.pop()
+    return inputs
+
+
+# ----- simple ops: attributes pass through, defaults written out where ONNX has them ----------------------
+
+_PASSTHROUGH = [
+    "Relu", "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Abs", "Neg", "Erf", "Reciprocal", "Floor", "Ceil",
+    "Round", "Sin", "Cos", "Not", "Softplus", "Softsign", "Sign", "Mish", "HardSwish",
+    "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Mod", "Equal", "Less", "Greater", "LessOrEqual",
+    "GreaterOrEqual", "And", "Or", "Xor", "Where", "PRelu",
+    "Shape", "Size", "Expand", "Tile", "Range", "MatMul", "GlobalAveragePool", "GlobalMaxPool", "NonZero",
+]
+_DEFAULTS = {
+    "Concat": {},
+    "Transpose": {},
+    "Reshape": {"allowzero": 0},
+    "Flatten": {"axis": 1},
+    "Gather": {"axis": 0},
+    "GatherElements": {"axis": 0},
+    "Gemm": {"alpha": 1.0, "beta": 1.0, "transA": 0, "transB": 0},
+    "LeakyRelu": {"alpha": 0.01},
+    "Elu": {"alpha": 1.0},
+    "Selu": {"alpha": 1.6732632423543772, "gamma": 1.0507009873554805},
+    "HardSigmoid": {"alpha": 0.2, "beta": 0.5},
+    "Gelu": {"approximate": "none"},
+    "LayerNormalization": {"axis": -1, "epsilon": 1e-5, "stash_type": 1},
+    "InstanceNormalization": {"epsilon": 1e-5},
+    "DepthToSpace": {"mode": "DCR"},
+    "SpaceToDepth": {},
+    "ArgMax": {"axis": 0, "keepdims": 1, "select_last_index": 0},
+    "ArgMin": {"axis": 0, "keepdims": 1, "select_last_index": 0},
+    "CumSum": {"exclusive": 0, "reverse": 0},
+}
+
+
+@converts(*_PASSTHROUGH)
+def _passthrough(node, imp):
+    return [_ir(node)]
+
+
+@converts(*_DEFAULTS)
+def _with_defaults(node, imp):
+    attrs = {**_DEFAULTS[node.op], **node.attrs}
+    if node.op == "Gelu" and attrs["approximate"] not in ("none", "tanh"):
+        _fail(node, f"approximate={attrs['approximate']!r} is not 'none' or 'tanh'")
+    if node.op == "DepthToSpace" and attrs["mode"] not in ("DCR", "CRD"):
+        _fail(node, f"mode={attrs['mode']!r} is not DCR or CRD")
+    return [_ir(node, attrs=attrs)]
+
+
+@converts("Identity", "Dropout")
+def _identity(node, imp):
+    """Dropout is Identity at inference; the identity-removal pass then drops both."""
+    if node.op == "Dropout" and len(node.outputs) > 1 and node.outputs[1]:
+        _fail(node, "the dropout mask output is used; jitmnn runs inference only")
+    if node.op == "Dropout" and node.attr("training_mode", 0):
+        _fail(node, "training_mode=1 is not supported (inference only)")
+    return [_ir(node, op="Identity", inputs=node.inputs[:1], outputs=node.outputs[:1], attrs={})]
+
+
+@converts("Cast")
+def _cast(node, imp):
+    to = node.attr("to")
+    if to not in ONNX_DTYPES:
+        _fail(node, f"cast to ONNX type {to} is not supported")
+    return [_ir(node, attrs={"to": int(to)})]
+
+
+@converts("ConstantOfShape")
+def _constant_of_shape(node, imp):
+    value = node.attr("value")
+    arr = np.zeros(1, np.float32) if value is None else np.asarray(value).reshape(-1)
+    if arr.size != 1:
+        _fail(node, "value must hold exactly one element")
+    return [_ir(node, attrs={"value": arr[0].item(), "value_dtype": arr.dtype.name})]
+
+
+@converts("BatchNormalization")
+def _batchnorm(node, imp):
+    if node.attr("training_mode", 0):
+        _fail(node, "training_mode=1 is not supported (inference only)")
+    if len([o for o in node.outputs if o]) > 1:
+        _fail(node, "running-statistics outputs are training-only")
+    if imp.opset < 9 and node.attr("spatial", 1) != 1:
+        _fail(node, "spatial=0 (per-activation statistics) is not supported")
+    return [_ir(node, outputs=node.outputs[:1], attrs={"epsilon": float(node.attr("epsilon", 1e-5))})]
+
+
+# ----- softmax family: opset < 13 flattens to 2-D around `axis` -------------------------------------------
+
+@converts("Softmax", "LogSoftmax", "Hardmax")
+def _softmax(node, imp):
+    if imp.opset >= 13:
+        return [_ir(node, attrs={"axis": int(node.attr("axis", -1))})]
+    axis = int(node.attr("axis", 1))
+    rank = imp.rank(node.inputs[0])
+    if axis == -1 or (rank is not None and axis % rank == rank - 1):
+        return [_ir(node, attrs={"axis": -1})]
+    if rank is None:
+        _fail(node, f"opset-{imp.opset} axis={axis} flattens the input to 2-D, and the input rank is unknown")
+    x, y = node.inputs[0], node.outputs[0]
+    shape_t, flat_t, soft_t = (imp.unique(f"{node.name}.{s}") for s in ("shape", "flat", "soft"))
+    return [
+        Node(imp.unique(f"{node.name}.shape"), "Shape", [x], [shape_t], {}),
+        Node(imp.unique(f"{node.name}.flatten"), "Flatten", [x], [flat_t], {"axis": axis}),
+        Node(node.name, node.op, [flat_t], [soft_t], {"axis": -1}),
+        Node(imp.unique(f"{node.name}.reshape"), "Reshape", [soft_t, shape_t], [y], {"allowzero": 0}),
+    ]
+
+
+# ----- ops whose opset-13 configuration inputs were attributes before -------------------------------------
+
+@converts("Squeeze", "Unsqueeze")
+def _squeeze(node, imp):
+    if imp.opset >= 13:
+        return [_ir(node, inputs=_trim(node.inputs), attrs={})]
+    axes = node.attr("axes")
+    if axes is None:
+        if node.op == "Unsqueeze":
+            _fail(node, "Unsqueeze needs axes")
+        return [_ir(node, inputs=node.inputs[:1], attrs={})]
+    return [_ir(node, inputs=[node.inputs[0], imp.ints_const(node, "axes", axes)], attrs={})]
+
+
+@converts("Clip")
+def _clip(node, imp):
+    if imp.opset >= 11:
+        return [_ir(node, inputs=_trim(node.inputs), attrs={})]
+    ins = [node.inputs[0]]
+    lo, hi = node.attr("min"), node.attr("max")
+    ins.append(imp.add_const(f"{node.name}.min", np.float32(lo)) if lo is not None else "")
+    ins.append(imp.add_const(f"{node.name}.max", np.float32(hi)) if hi is not None else "")
+    return [_ir(node, inputs=_trim(ins), attrs={})]
+
+
+@converts("Slice")
+def _slice(node, imp):
+    if imp.opset >= 10:
+        return [_ir(node, inputs=_trim(node.inputs), attrs={})]
+    starts, ends, axes = node.attr("starts"), node.attr("ends"), node.attr("axes")
+    if starts is None or ends is None:
+        _fail(node, "starts and ends are required")
+    ins = [node.inputs[0], imp.ints_const(node, "starts", starts), imp.ints_const(node, "ends", ends)]
+    if axes is not None:
+        ins.append(imp.ints_const(node, "axes", axes))
+    return [_ir(node, inputs=ins, attrs={})]
+
+
+@converts("Split")
+def _split(node, imp):
+    attrs = {"axis": int(node.attr("axis", 0))}
+    if node.attr("num_outputs") is not None:
+        attrs["num_outputs"] = int(node.attr("num_outputs"))
+    if imp.opset >= 13:
+        return [_ir(node, inputs=_trim(node.inputs), attrs=attrs)]
+    split = node.attr("split")
+    ins = [node.inputs[0]] + ([imp.ints_const(node, "split", split)] if split is not None else [])
+    return [_ir(node, inputs=ins, attrs=attrs)]
+
+
+@converts("Pad")
+def _pad(node, imp):
+    mode = node.attr("mode", "constant")
+    if mode not in ("constant", "reflect", "edge", "wrap"):
+        _fail(node, f"mode={mode!r} is not supported")
+    if imp.opset >= 11:
+        return [_ir(node, inputs=_trim(node.inputs), attrs={"mode": mode})]
+    pads = node.attr("pads", node.attr("paddings"))
+    if pads is None:
+        _fail(node, "pads are required")
+    ins = [node.inputs[0], imp.ints_const(node, "pads", pads)]
+    value = float(node.attr("value", 0.0))
+    if value != 0.0:
+        ins.append(imp.add_const(f"{node.name}.constant_value", np.float32(value)))
+    return [_ir(node, inputs=ins, attrs={"mode": mode})]
+
+
+_REDUCE = ["ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
+           "ReduceSumSquare", "ReduceLogSumExp"]
+
+
+@converts(*_REDUCE)
+def _reduce(node, imp):
+    attrs = {"keepdims": int(node.attr("keepdims", 1))}
+    axes = node.attr("axes")
+    if len(node.inputs) > 1 and node.inputs[1]:
+        value = imp.const(node.inputs[1])
+        if value is None:
+            _fail(node, "axes computed at run time are not supported (must be a constant)")
+        axes = [int(a) for a in np.asarray(value).reshape(-1)]
+    if axes is not None and len(axes) > 0:
+        attrs["axes"] = [int(a) for a in axes]
+    elif node.attr("noop_with_empty_axes", 0):
+        return [Node(node.name, "Identity", node.inputs[:1], node.outputs[:1], {})]
+    return [_ir(node, inputs=node.inputs[:1], attrs=attrs)]
+
+
+# ----- Resize / Upsample ---------------------------------------------------------------------------------
+
+_RESIZE_MODES = ("nearest", "linear")
+_COORD_MODES = ("half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel", "half_pixel_symmetric")
+_NEAREST_MODES = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
+
+
+def _is_empty_const(imp, name) -> bool:
+    v = imp.const(name)
+    return v is not None and np.asarray(v).size == 0
+
+
+@converts("Resize", "Upsample")
+def _resize(node, imp):
+    mode = node.attr("mode", "nearest")
+    if mode == "bilinear":  # Upsample-7 spelling
+        mode = "linear"
+    if node.op == "Upsample" or imp.opset < 11:
+        # Resize-10 / Upsample: output(x) = input(x / scale); nearest takes the floor.
+        if node.op == "Upsample" and imp.opset < 9:
+            scales = node.attr("scales")
+            if scales is None:
+                _fail(node, "scales are required")
+            scales_in = imp.add_const(f"{node.name}.scales", np.asarray(scales, np.float32))
+        else:
+            scales_in = node.inputs[1]
+        attrs = {"mode": mode, "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
+        inputs = [node.inputs[0], "", scales_in]
+    else:
+        attrs = {
+            "mode": mode,
+            "coordinate_transformation_mode": node.attr("coordinate_transformation_mode", "half_pixel"),
+            "nearest_mode": node.attr("nearest_mode", "round_prefer_floor"),
+            "cubic_coeff_a": float(node.attr("cubic_coeff_a", -0.75)),
+            "exclude_outside": int(node.attr("exclude_outside", 0)),
+            "extrapolation_value": float(node.attr("extrapolation_value", 0.0)),
+        }
+        inputs = list(node.inputs) + [""] * (4 - len(node.inputs))
+        for i in (1, 2):  # an empty roi / scales constant means "not given"
+            if inputs[i] and _is_empty_const(imp, inputs[i]):
+                inputs[i] = ""
+        inputs = _trim(inputs)
+        for a in ("antialias",):
+            if node.attr(a, 0):
+                _fail(node, f"{a}={node.attr(a)} is not supported")
+        if node.attr("keep_aspect_ratio_policy", "stretch") != "stretch":
+            _fail(node, f"keep_aspect_ratio_policy={node.attr('keep_aspect_ratio_policy')!r} is not supported")
+        if node.attr("axes") is not None:
+            attrs["axes"] = [int(a) for a in node.attr("axes")]
+    if mode not in _RESIZE_MODES:
+        _fail(node, f"mode={mode!r} is not supported (only {', '.join(_RESIZE_MODES)})")
+    if attrs["coordinate_transformation_mode"] not in _COORD_MODES:
+        _fail(node, f"coordinate_transformation_mode={attrs['coordinate_transformation_mode']!r} is not supported")
+    if attrs["nearest_mode"] not in _NEAREST_MODES:
+        _fail(node, f"nearest_mode={attrs['nearest_mode']!r} is not supported")
+    return [Node(node.name, "Resize", inputs, list(node.outputs), attrs)]
+
+
+# ----- Conv, ConvTranspose and pools: every default written out --------------------------------------------
+
+def _spatial_defaults(node, imp, kernel_shape, with_dilations=True):
+    """strides, pads, dilations filled; auto_pad resolved to pads when that needs no run-time shape."""
+    n = len(kernel_shape)
+    strides = [int(s) for s in node.attr("strides", [1] * n)]
+    dilations = [int(d) for d in node.attr("dilations", [1] * n)]
+    pads = [int(p) for p in node.attr("pads", [0] * (2 * n))]
+    if len(strides) != n or len(dilations) != n or len(pads) != 2 * n:
+        _fail(node, f"strides {strides} / dilations {dilations} / pads {pads} do not match kernel_shape {kernel_shape}")
+    if any(s <= 0 for s in strides) or any(d <= 0 for d in dilations) or any(p < 0 for p in pads):
+        _fail(node, f"invalid strides {strides}, dilations {dilations} or pads {pads}")
+    attrs = {"kernel_shape": [int(k) for k in kernel_shape], "strides": strides, "pads": pads}
+    if with_dilations:
+        attrs["dilations"] = dilations
+    auto_pad = node.attr("auto_pad", "NOTSET")
+    if auto_pad == "VALID":
+        attrs["pads"] = [0] * (2 * n)
+    elif auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        resolved = _resolve_same(node, imp, kernel_shape, strides, dilations, auto_pad)
+        if resolved is None:
+            del attrs["pads"]
+            attrs["auto_pad"] = auto_pad
+        else:
+            attrs["pads"] = resolved
+    elif auto_pad != "NOTSET":
+        _fail(node, f"auto_pad={auto_pad!r} is not one of NOTSET, VALID, SAME_UPPER, SAME_LOWER")
+    return attrs
+
+
+def _resolve_same(node, imp, kernel_shape, strides, dilations, auto_pad):
+    n = len(kernel_shape)
+    in_shape = imp.static_shapes.get(node.inputs[0])
+    begin, end = [], []
+    for i in range(n):
+        eff = (kernel_shape[i] - 1) * dilations[i] + 1
+        if strides[i] == 1:
+            total = eff - 1
+        elif in_shape is not None and len(in_shape) == n + 2 and in_shape[2 + i]:
+            size = in_shape[2 + i]
+            out = -(-size // strides[i])
+            total = max(0, (out - 1) * strides[i] + eff - size)
+        else:
+            return None  # depends on the run-time input size: the shape rule resolves auto_pad
+        small, big = total // 2, total - total // 2
+        begin.append(small if auto_pad == "SAME_UPPER" else big)
+        end.append(big if auto_pad == "SAME_UPPER" else small)
+    return begin + end
+
+
+def _weight_shape(node, imp):
+    w = imp.const(node.inputs[1]) if len(node.inputs) > 1 else None
+    if w is not None:
+        return tuple(w.shape)
+    return imp.static_shapes.get(node.inputs[1]) if len(node.inputs) > 1 else None
+
+
+@converts("Conv")
+def _conv(node, imp):
+    kernel_shape = node.attr("kernel_shape")
+    wshape = _weight_shape(node, imp)
+    if kernel_shape is None:
+        if wshape is None:
+            _fail(node, "kernel_shape is missing and the weight shape is unknown")
+        kernel_shape = list(wshape[2:])
+    if wshape is not None and list(wshape[2:]) != [int(k) for k in kernel_shape]:
+        _fail(node, f"kernel_shape {kernel_shape} does not match the weight shape {wshape}")
+    attrs = _spatial_defaults(node, imp, kernel_shape)
+    attrs["group"] = int(node.attr("group", 1))
+    if attrs["group"] <= 0:
+        _fail(node, f"group={attrs['group']}")
+    return [_ir(node, inputs=_trim(node.inputs), attrs=attrs)]
+
+
+@converts("ConvTranspose")
+def _conv_transpose(node, imp):
+    kernel_shape = node.attr("kernel_shape")
+    wshape = _weight_shape(node, imp)
+    if kernel_shape is None:
+        if wshape is None:
+            _fail(node, "kernel_shape is missing and the weight shape is unknown")
+        kernel_shape = list(wshape[2:])
+    n = len(kernel_shape)
+    auto_pad = node.attr("auto_pad", "NOTSET")
+    plain = OnnxNode(node.name, node.op, node.inputs, node.outputs,
+                     {k: v for k, v in node.attrs.items() if k != "auto_pad"})
+    attrs = _spatial_defaults(plain, imp, kernel_shape)
+    attrs["group"] = int(node.attr("group", 1))
+    attrs["output_padding"] = [int(p) for p in node.attr("output_padding", [0] * n)]
+    if node.attr("output_shape") is not None:
+        attrs["output_shape"] = [int(s) for s in node.attr("output_shape")]
+    if auto_pad in ("SAME_UPPER", "SAME_LOWER"):
+        # Output = input * stride; total padding does not depend on the input size. An odd total is
+        # split differently by ONNX spec revisions and runtimes, so only the unambiguous case resolves.
+        totals = [(kernel_shape[i] - 1) * attrs["dilations"][i] + 1 + attrs["output_padding"][i] - attrs["strides"][i]
+                  for i in range(n)]
+        if all(t >= 0 and t % 2 == 0 for t in totals):
+            attrs["pads"] = [t // 2 for t in totals] * 2
+        else:
+            del attrs["pads"]
+            attrs["auto_pad"] = auto_pad
+    elif auto_pad == "VALID":
+        attrs["pads"] = [0] * (2 * n)
+    elif auto_pad != "NOTSET":
+        _fail(node, f"auto_pad={auto_pad!r} is not supported")
+    return [_ir(node, inputs=_trim(node.inputs), attrs=attrs)]
+
+
+@converts("MaxPool", "AveragePool", "LpPool")
+def _pool(node, imp):
+    if len(node.outputs) > 1 and node.outputs[1]:
+        _fail(node, "the Indices output is not supported")
+    kernel_shape = node.attr("kernel_shape")
+    if kernel_shape is None:
+        _fail(node, "kernel_shape is required")
+    attrs = _spatial_defaults(node, imp, kernel_shape)
+    attrs["ceil_mode"] = int(node.attr("ceil_mode", 0))
+    if node.op == "AveragePool":
+        attrs["count_include_pad"] = int(node.attr("count_include_pad", 0))
+    if node.op == "MaxPool" and node.attr("storage_order", 0):
+        attrs["storage_order"] = int(node.attr("storage_order"))
+    if node.op == "LpPool":
+        attrs["p"] = int(node.attr("p", 2))
+    return [_ir(node, outputs=node.outputs[:1], attrs=attrs)]
+
+
+# ----- the model ----------------------------------------------------------------------------------------
+
+def _decode_attr(a):
+    import onnx
+    from onnx import numpy_helper
+
+    if a.type == onnx.AttributeProto.TENSOR:
+        return numpy_helper.to_array(a.t)
+    if a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
+        raise _SubgraphAttr(a.name)
+    v = onnx.helper.get_attribute_value(a)
+    if isinstance(v, bytes):
+        return v.decode()
+    if isinstance(v, list) and v and isinstance(v[0], bytes):
+        return [s.decode() for s in v]
+    return v
+
+
+class _SubgraphAttr(Exception):
+    pass
+
+
+def _constant_value(node: OnnxNode):
+    for key in ("value", "value_float", "value_floats", "value_int", "value_ints"):
+        if key in node.attrs:
+            v = node.attrs[key]
+            if key in ("value_float", "value_floats"):
+                return np.asarray(v, np.float32)
+            if key in ("value_int", "value_ints"):
+                return np.asarray(v, np.int64)
+            return np.asarray(v)
+    _fail(node, f"unsupported Constant attribute(s) {sorted(node.attrs)} (sparse or string constants)")
+
+
+def _to_constant(name, arr, warnings) -> np.ndarray:
+    arr = np.asarray(arr)
+    dt = arr.dtype.name
+    if dt in WIDEN_CONSTANTS:
+        warnings.append(f"constant {name!r} widened from {dt} to {WIDEN_CONSTANTS[dt]}")
+        return arr.astype(WIDEN_CONSTANTS[dt])
+    if dt not in ONNX_DTYPES.values() or dt in ("uint32", "uint64", "int16"):
+        if arr.dtype.kind in "iu":
+            return arr.astype(np.int64)
+        raise ConversionError(f"constant {name!r} has dtype {dt}, which jitmnn cannot store")
+    return np.ascontiguousarray(arr)
+
+
+def _value_infos(model):
+    """Ranks and static shapes of every tensor ONNX shape inference could work out (best effort)."""
+    import onnx
+
+    ranks, shapes = {}, {}
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:  # shape inference is advisory; a model it cannot handle still converts
+        inferred = model
+    g = inferred.graph
+    for vi in list(g.value_info) + list(g.input) + list(g.output):
+        t = vi.type.tensor_type
+        if not t.HasField("shape"):
+            continue
+        dims = [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in t.shape.dim]
+        ranks[vi.name] = len(dims)
+        shapes[vi.name] = tuple(dims)
+    return ranks, shapes
+
+
+_SAME_RANK = {
+    "Cast", "Identity", "Dropout", "Clip", "Softmax", "LogSoftmax", "Hardmax", "BatchNormalization", "Conv",
+    "ConvTranspose", "MaxPool", "AveragePool", "LpPool", "GlobalAveragePool", "GlobalMaxPool", "Resize",
+    "Upsample", "HardSigmoid", "HardSwish", "LeakyRelu", "Elu", "Selu", "Gelu", "LayerNormalization",
+    "InstanceNormalization", "Transpose", "Pad", "Slice", "CumSum", "DepthToSpace", "SpaceToDepth", "Tile",
+    "Split",
+}
+_BROADCAST = set(_PASSTHROUGH) - {"Shape", "Size", "Expand", "Tile", "Range", "MatMul", "NonZero",
+                                  "GlobalAveragePool", "GlobalMaxPool"}
+
+
+def _propagate_ranks(graph, constants: dict, ranks: dict) -> None:
+    """Fill `ranks` (tensor name -> rank) along the graph with per-op rank rules. ONNX shape inference gives
+    up on the shape arithmetic PaddlePaddle exports (Reshape to Concat(Cast(Slice(Shape(x))))), so the
+    lengths of 1-D shape tensors are tracked too."""
+    length = {n: int(v.shape[0]) for n, v in constants.items() if np.ndim(v) == 1}
+    for n, v in constants.items():
+        ranks.setdefault(n, np.ndim(v))
+    for pn in graph.node:
+        op, ins, outs = pn.op_type, list(pn.input), list(pn.output)
+        attrs = {a.name: a for a in pn.attribute}
+
+        def ints(key):
+            import onnx
+
+            return list(onnx.helper.get_attribute_value(attrs[key])) if key in attrs else None
+
+        r_in = [ranks.get(i) if i else None for i in ins]
+        r = None
+        if op == "Constant":
+            continue
+        if op in _SAME_RANK and ins:
+            r = r_in[0]
+            if op in ("Cast", "Identity", "Dropout") and ins[0] in length:
+                length[outs[0]] = length[ins[0]]
+            if op == "Slice" and ins[0] in length and len(ins) >= 3:
+                st, en = constants.get(ins[1]), constants.get(ins[2])
+                steps = constants.get(ins[4]) if len(ins) > 4 and ins[4] else None
+                if st is not None and en is not None:
+                    step = int(steps.reshape(-1)[0]) if steps is not None else 1
+                    length[outs[0]] = len(range(length[ins[0]])[int(st.reshape(-1)[0]):int(en.reshape(-1)[0]):step])
+        elif op in _BROADCAST and ins:
+            r = max(r_in) if all(x is not None for x in r_in) else None
+        elif op == "Shape":
+            r = 1
+            if r_in[0] is not None:  # Shape-15 start/end select a range of the dimensions
+                start = attrs["start"].i if "start" in attrs else 0
+                end = attrs["end"].i if "end" in attrs else r_in[0]
+                length[outs[0]] = len(range(r_in[0])[start:end])
+        elif op == "Concat":
+            known = [x for x in r_in if x is not None]
+            r = known[0] if known else None
+            if all(i in length for i in ins):
+                length[outs[0]] = sum(length[i] for i in ins)
+        elif op == "Reshape" and len(ins) > 1:
+            r = length.get(ins[1])
+        elif op in ("Squeeze", "Unsqueeze"):
+            axes = ints("axes")
+            if axes is None and len(ins) > 1 and ins[1] in constants:
+                axes = list(np.asarray(constants[ins[1]]).reshape(-1))
+            if axes is not None and r_in[0] is not None:
+                r = r_in[0] + (len(axes) if op == "Unsqueeze" else -len(axes))
+        elif op == "MatMul" and None not in r_in:
+            r = max(r_in) if min(r_in) >= 2 else max(r_in) - 1
+        elif op in ("Gemm", "Flatten"):
+            r = 2
+        elif op.startswith("Reduce") and r_in and r_in[0] is not None:
+            keep = ints("keepdims")
+            axes = ints("axes")
+            if keep is None or keep == 1:
+                r = r_in[0]
+            elif axes is not None:
+                r = r_in[0] - len(axes)
+        elif op == "Gather" and None not in r_in[:2]:
+            r = r_in[0] - 1 + r_in[1]
+        if r is not None and outs:
+            for o in outs:
+                ranks.setdefault(o, r)
+
+
+def import_onnx(src, check_runtime: bool = True, warnings: list | None = None) -> Graph:
+    """Load an ONNX model (path or ModelProto) into a Graph, before any optimisation pass.
+
+    Raises UnsupportedOpError naming every op type that has no converter (and, with check_runtime,
+    every converted op the runtime registry lacks), and ConversionError for unsupported attributes."""
+    import onnx
+    from onnx import numpy_helper
+
+    from .checks import unsupported_ops
+
+    model = onnx.load(src) if isinstance(src, (str, bytes)) or hasattr(src, "__fspath__") else src
+    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    if opset is None:
+        raise ConversionError("the model imports no default-domain (ai.onnx) opset")
+    if opset < MIN_OPSET:
+        raise ConversionError(f"opset {opset} is older than {MIN_OPSET}; re-export the model with opset >= {MIN_OPSET}")
+    g = model.graph
+    warns = warnings if warnings is not None else []
+    constants = {}
+    for init in g.initializer:
+        constants[init.name] = _to_constant(init.name, numpy_helper.to_array(init), warns)
+    ranks, static_shapes = _value_infos(model)
+    _propagate_ranks(g, _all_constants(g, constants), ranks)
+    imp = Importer(opset, constants, ranks, static_shapes, warns)
+    for n in g.node:  # generated names must not collide with any existing node or tensor name
+        imp._names.update([n.name, *n.input, *n.output])
+    imp._names.update(vi.name for vi in g.input)
+
+    nodes, missing = [], []
+    for i, pn in enumerate(g.node):
+        name = pn.name or imp.unique(f"{pn.op_type}_{i}")
+        op = pn.op_type if pn.domain in ("", "ai.onnx") else f"{pn.domain}::{pn.op_type}"
+        try:
+            attrs = {a.name: _decode_attr(a) for a in pn.attribute}
+        except _SubgraphAttr:
+            missing.append(op)
+            continue
+        node = OnnxNode(name, op, list(pn.input), list(pn.output), attrs, pn.domain)
+        if op == "Constant":
+            constants[node.outputs[0]] = _to_constant(node.outputs[0], _constant_value(node), warns)
+            continue
+        fn = CONVERTERS.get(op)
+        if fn is None:
+            missing.append(op)
+            nodes.append(_ir(node))  # kept so the rest converts and every missing op is named at once
+            continue
+        nodes.extend(fn(node, imp))
+    _dedupe_names(nodes)
+
+    init_names = set(constants)
+    inputs = []
+    for vi in g.input:
+        if vi.name in init_names:
+            continue  # old exporters list initializers as inputs too
+        t = vi.type.tensor_type
+        dtype = ONNX_DTYPES.get(t.elem_type)
+        if dtype is None:
+            raise ConversionError(f"graph input {vi.name!r} has ONNX element type {t.elem_type}, which jitmnn cannot take")
+        shape = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in t.shape.dim)
+        inputs.append(TensorInfo(vi.name, shape, dtype))
+    graph = Graph(g.name or "model", nodes, inputs, [o.name for o in g.output], constants,
+                  metadata={"source_format": "onnx", "opset": int(opset),
+                            "producer": f"{model.producer_name} {model.producer_version}".strip()})
+    if missing or check_runtime:
+        bad = set(missing) | (unsupported_ops(graph) if check_runtime else set())
+        if bad:
+            from ..errors import UnsupportedOpError
+
+            raise UnsupportedOpError(bad)
+    graph.validate()
+    return graph
+
+
+def _all_constants(g, initializers: dict) -> dict:
+    """Initializers plus Constant-node values (for rank propagation, before conversion)."""
+    from onnx import numpy_helper
+
+    out = dict(initializers)
+    for pn in g.node:
+        if pn.op_type == "Constant":
+            for a in pn.attribute:
+                if a.name == "value":
+                    out[pn.output[0]] = numpy_helper.to_array(a.t)
+                elif a.name in ("value_ints", "value_floats"):
+                    out[pn.output[0]] = np.asarray(list(a.ints) or list(a.floats))
+                elif a.name in ("value_int", "value_float"):
+                    out[pn.output[0]] = np.asarray(a.i if a.name == "value_int" else a.f)
+    return out
+
+
+def _dedupe_names(nodes):
+    seen = set()
+    for n in nodes:
+        base, i = n.name, 1
+        while n.name in seen:
+            n.name, i = f"{base}_{i}", i + 1
+        seen.add(n.name)

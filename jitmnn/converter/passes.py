@@ -1,0 +1,528 @@
+"""Graph -> Graph optimisation passes run by the converter. Each pass is one function
+`pass_(graph, log) -> Graph` that appends one line per change to `log`; `run_passes` chains them.
+
+Rules every pass keeps:
+- Node names are stable: a node that absorbs others keeps its name and lists theirs in
+  attrs["fused_from"] (weight quantization later maps layers by these names).
+- Graph inputs and outputs keep their names; constants are replaced, never modified in place (they may
+  be shared between nodes or be read-only memory maps).
+- A pass never needs the runtime to have kernels: folding uses each op's numpy `reference`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..graph import Graph, Node
+from ..ops import registry
+
+# Folding must not turn a small graph into a big file: an output larger than this that is also larger
+# than its inputs (ConstantOfShape, Expand, Tile, Range ...) stays a node computed at run time.
+FOLD_MAX_BYTES = 1 << 20
+# Fused activations (IR contract: attrs "activation"/"activation_params", codes in kernels/act.py).
+FUSABLE_PRODUCERS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+CONV_LIKE = ("Conv", "ConvTranspose")
+# Tolerance when recognising pattern constants (3, 6, 1/6, HardSigmoid alpha 1/6) stored in float32.
+PATTERN_RTOL = 1e-5
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+# Producers whose outputs have rank >= 1, so x * 1 (a one-element constant) cannot change x's shape.
+_RANKED_PRODUCERS = ("Conv", "ConvTranspose", "BatchNormalization", "Gemm", "MatMul", "MaxPool", "AveragePool",
+                     "GlobalAveragePool", "GlobalMaxPool", "Concat", "Resize", "Relu", "Sigmoid", "HardSigmoid",
+                     "HardSwish", "Clip", "Transpose")
+
+
+# ----- helpers -------------------------------------------------------------------------------------------
+
+def copy_graph(graph: Graph) -> Graph:
+    """A graph whose node list, nodes and constant table can be edited without touching `graph`."""
+    nodes = [Node(n.name, n.op, list(n.inputs), list(n.outputs), dict(n.attrs)) for n in graph.nodes]
+    return Graph(graph.name, nodes, list(graph.inputs), list(graph.outputs), dict(graph.constants),
+                 dict(graph.metadata))
+
+
+def _const(g: Graph, name):
+    if not name or name not in g.constants:
+        return None
+    v = g.constants[name]
+    return v if isinstance(v, np.ndarray) else None
+
+
+def _scalar(g: Graph, name):
+    """The value of a one-element float constant, else None."""
+    v = _const(g, name)
+    if v is None or v.size != 1 or v.dtype.kind != "f":
+        return None
+    return float(v.reshape(-1)[0])
+
+
+def _close(value, target) -> bool:
+    return value is not None and abs(value - target) <= PATTERN_RTOL * max(1.0, abs(target))
+
+
+def _uses(g: Graph, name: str) -> int:
+    return sum(n.inputs.count(name) for n in g.nodes) + g.outputs.count(name)
+
+
+def _private(g: Graph, consumers: dict, name: str, user: Node) -> bool:
+    """`name` is read only by `user` (once) and is not a graph output: safe to fuse away."""
+    users = consumers.get(name, [])
+    return len(users) == 1 and users[0] is user and user.inputs.count(name) == 1 and name not in g.outputs
+
+
+def _set_const_input(g: Graph, node: Node, idx: int, value: np.ndarray, suffix: str) -> None:
+    """Give `node` input `idx` the constant `value`: replace it under its own name when this node is its
+    only user, otherwise (shared weight, missing bias) under a new name."""
+    while len(node.inputs) <= idx:
+        node.inputs.append("")
+    name = node.inputs[idx]
+    if name and name in g.constants and _uses(g, name) == 1 and name not in g.outputs:
+        g.constants[name] = value
+        return
+    new, i = f"{node.name}.{suffix}", 1
+    while new in g.constants or any(new in n.outputs for n in g.nodes):
+        new, i = f"{node.name}.{suffix}_{i}", i + 1
+    g.constants[new] = value
+    node.inputs[idx] = new
+
+
+def _absorb(into: Node, *others: Node) -> None:
+    fused = list(into.attrs.get("fused_from", []))
+    for o in others:
+        fused.extend([o.name, *o.attrs.get("fused_from", [])])
+    into.attrs["fused_from"] = fused
+
+
+def _remove(g: Graph, dead: set) -> None:
+    g.nodes = [n for n in g.nodes if id(n) not in dead]
+
+
+def _rename_uses(g: Graph, old: str, new: str) -> None:
+    for n in g.nodes:
+        n.inputs = [new if i == old else i for i in n.inputs]
+
+
+# ----- identity removal ------------------------------------------------------------------------------------
+
+def remove_identities(g: Graph, log: list) -> Graph:
+    """Identity (and Dropout, which the importer turns into Identity) disappear; so do x*1, x/1, x+0, x-0
+    with a one-element constant when x is known to have rank >= 1 (PP-OCRv4 rec multiplies by 1.0)."""
+    g = copy_graph(g)
+    producers = g.producers()
+    dead = set()
+    input_names = {t.name for t in g.inputs}
+    for n in g.nodes:
+        src = _identity_source(g, n, producers, input_names)
+        if src is None:
+            continue
+        out = n.outputs[0]
+        if out not in g.outputs:
+            _rename_uses(g, out, src)
+        elif src in producers and src not in g.outputs and src not in input_names:
+            # y is a graph output: the producer of x writes y directly, and x's readers read y.
+            p = producers[src]
+            p.outputs = [out if o == src else o for o in p.outputs]
+            _rename_uses(g, src, out)
+            producers[out] = p
+        elif src in g.constants and src not in g.outputs:
+            g.constants[out] = g.constants[src]
+        else:
+            continue  # input passed straight to an output: keep the node
+        dead.add(id(n))
+        log.append(f"removed {n.op} {n.name!r}")
+    _remove(g, dead)
+    return g
+
+
+def _identity_source(g, n, producers, input_names):
+    if n.op == "Identity":
+        return n.inputs[0]
+    if n.op not in ("Mul", "Div", "Add", "Sub") or len(n.inputs) != 2:
+        return None
+    neutral = 1.0 if n.op in ("Mul", "Div") else 0.0
+    candidates = [(0, 1), (1, 0)] if n.op in ("Mul", "Add") else [(0, 1)]
+    for xi, ci in candidates:
+        c = _const(g, n.inputs[ci])
+        x = n.inputs[xi]
+        if c is None or c.size != 1 or c.dtype.kind != "f" or float(c.reshape(-1)[0]) != neutral:
+            continue
+        if x in g.constants:
+            continue  # constant folding handles it
+        p = producers.get(x)
+        ranked = (p is not None and p.op in _RANKED_PRODUCERS) or \
+            any(t.name == x and len(t.shape) >= max(1, c.ndim) for t in g.inputs)
+        if c.ndim == 0 or (ranked and c.ndim <= 1):
+            return x
+    return None
+
+
+# ----- constant folding -----------------------------------------------------------------------------------
+
+def fold_constants(g: Graph, log: list) -> Graph:
+    """Nodes whose inputs are all constants are computed now with the op's numpy reference."""
+    g = copy_graph(g)
+    dead = set()
+    for n in g.nodes:
+        ins = [i for i in n.inputs if i]
+        if not ins or not all(isinstance(g.constants.get(i), np.ndarray) for i in ins):
+            continue
+        if not registry.has_op(n.op):
+            continue
+        opdef = registry.get_op(n.op)
+        values = [g.constants[i] if i else None for i in n.inputs]
+        try:
+            outs = opdef.infer(n, [None if v is None else tuple(v.shape) for v in values],
+                               [None if v is None else v.dtype for v in values], values)
+        except Exception as e:  # a shape rule that rejects its constants: leave it for prepare() to report
+            log.append(f"kept {n.op} {n.name!r}: shape rule failed on its constants ({e})")
+            continue
+        out_bytes = sum(int(np.prod(s, dtype=np.int64)) * np.dtype(d).itemsize for s, d in outs)
+        in_bytes = sum(v.nbytes for v in values if v is not None)
+        if out_bytes > FOLD_MAX_BYTES and out_bytes > in_bytes:
+            log.append(f"kept {n.op} {n.name!r}: folding would store {out_bytes / 1e6:.1f} MB")
+            continue
+        results = opdef.reference(n, [None if v is None else np.asarray(v) for v in values])
+        for o, r, (shape, dtype) in zip(n.outputs, results, outs):
+            if o:
+                g.constants[o] = np.ascontiguousarray(np.asarray(r).astype(dtype, copy=False).reshape(shape))
+        dead.add(id(n))
+        log.append(f"folded {n.op} {n.name!r}")
+    _remove(g, dead)
+    return g
+
+
+# ----- BatchNormalization and affine ops into the producing conv -----------------------------------------
+
+def _conv_weight_bias(g, conv):
+    w = _const(g, conv.inputs[1]) if len(conv.inputs) > 1 else None
+    b = _const(g, conv.inputs[2]) if len(conv.inputs) > 2 and conv.inputs[2] else None
+    if w is None or w.dtype != np.float32 or (len(conv.inputs) > 2 and conv.inputs[2] and b is None):
+        return None
+    return w, b
+
+
+def _out_channels(conv, w) -> int:
+    return w.shape[0] if conv.op == "Conv" else w.shape[1] * int(conv.attrs.get("group", 1))
+
+
+def _scale_weight(conv, w, s) -> np.ndarray:
+    """Multiply output channel k of the weight by s[k] (computed in float64, stored float32)."""
+    w64 = w.astype(np.float64)
+    if conv.op == "Conv":
+        out = w64 * s.reshape((-1,) + (1,) * (w.ndim - 1))
+    else:  # ConvTranspose weight: [Cin, Cout/group, k...]
+        grp = int(conv.attrs.get("group", 1))
+        wg = w64.reshape((grp, w.shape[0] // grp) + w.shape[1:])
+        out = (wg * s.reshape((grp, 1, w.shape[1]) + (1,) * (w.ndim - 2))).reshape(w.shape)
+    return out.astype(np.float32)
+
+
+def _fold_into_conv(g, conv, other, scale, shift, what, log):
+    """conv output y -> y * scale + shift (per output channel), absorbing node `other`."""
+    w, b = _conv_weight_bias(g, conv)
+    cout = _out_channels(conv, w)
+    b64 = np.zeros(cout) if b is None else b.astype(np.float64)
+    new_w = _scale_weight(conv, w, scale)
+    new_b = (b64 * scale + shift).astype(np.float32)
+    if not (np.isfinite(new_w).all() and np.isfinite(new_b).all()):
+        log.append(f"kept {other.op} {other.name!r}: folding into {conv.name!r} overflows float32")
+        return False
+    _set_const_input(g, conv, 1, new_w, "weight")
+    _set_const_input(g, conv, 2, new_b, "bias")
+    conv.outputs = list(other.outputs)
+    _absorb(conv, other)
+    log.append(f"folded {what} {other.name!r} into {conv.op} {conv.name!r}")
+    return True
+
+
+def fold_batchnorm(g: Graph, log: list) -> Graph:
+    """BatchNormalization right after a Conv/ConvTranspose whose output feeds nothing else becomes that
+    conv's weight scale and bias."""
+    g = copy_graph(g)
+    producers, consumers = g.producers(), g.consumers()
+    dead = set()
+    for bn in g.nodes:
+        if bn.op != "BatchNormalization":
+            continue
+        conv = producers.get(bn.inputs[0])
+        params = [_const(g, i) for i in bn.inputs[1:5]]
+        if conv is None or conv.op not in CONV_LIKE or conv.attrs.get("activation") or \
+                not _private(g, consumers, bn.inputs[0], bn) or any(p is None for p in params) or \
+                _conv_weight_bias(g, conv) is None:
+            continue
+        gamma, beta, mean, var = (p.astype(np.float64).reshape(-1) for p in params)
+        s = gamma / np.sqrt(var + float(bn.attrs.get("epsilon", 1e-5)))
+        if s.size != _out_channels(conv, _conv_weight_bias(g, conv)[0]):
+            continue
+        if _fold_into_conv(g, conv, bn, s, beta - mean * s, "BatchNormalization", log):
+            dead.add(id(bn))
+    _remove(g, dead)
+    return g
+
+
+def _per_channel(c: np.ndarray, conv, cout: int):
+    """`c` as a per-output-channel vector if broadcasting it against the conv output ([N, C, spatial...])
+    scales channels (not some other axis) and leaves the output shape unchanged; else None."""
+    rank = 2 + len(conv.attrs.get("kernel_shape", [])) if "kernel_shape" in conv.attrs else None
+    if rank is None or c.ndim > rank or c.dtype != np.float32:
+        return None
+    if c.size == 1:
+        return np.full(cout, float(c.reshape(-1)[0]))
+    if c.ndim >= rank - 1 and c.shape[c.ndim - (rank - 1)] == cout and c.size == cout:
+        return c.astype(np.float64).reshape(-1)
+    return None
+
+
+def fold_affine(g: Graph, log: list) -> Graph:
+    """Mul/Div/Add/Sub by a per-channel (or scalar) constant right after a conv folds into its weight and
+    bias: the learnable affine blocks of PP-OCRv4 (conv * a + b) and PaddlePaddle's bias Add after a
+    bias-less conv (cls model) disappear, which then lets the activation fuse."""
+    g = copy_graph(g)
+    changed = True
+    while changed:
+        changed = False
+        producers, consumers = g.producers(), g.consumers()
+        for n in g.nodes:
+            if n.op not in ("Mul", "Div", "Add", "Sub") or len(n.inputs) != 2:
+                continue
+            for xi in ((0, 1) if n.op in ("Mul", "Add") else (0,)):
+                x, c = n.inputs[xi], _const(g, n.inputs[1 - xi])
+                conv = producers.get(x)
+                if c is None or conv is None or conv.op not in CONV_LIKE or conv.attrs.get("activation") or \
+                        not _private(g, consumers, x, n) or _conv_weight_bias(g, conv) is None:
+                    continue
+                cout = _out_channels(conv, _conv_weight_bias(g, conv)[0])
+                v = _per_channel(c, conv, cout)
+                if v is None or (n.op == "Div" and not np.all(v != 0)):
+                    continue
+                if n.op == "Mul":
+                    scale, shift = v, 0.0
+                elif n.op == "Div":
+                    scale, shift = 1.0 / v, 0.0
+                else:
+                    scale, shift = np.ones(cout), (v if n.op == "Add" else -v)
+                if _fold_into_conv(g, conv, n, scale, shift, n.op, log):
+                    g.nodes.remove(n)
+                    changed = True
+                break
+            if changed:
+                break
+    return g
+
+
+# ----- HardSwish recognition ------------------------------------------------------------------------------
+
+def recognize_hardswish(g: Graph, log: list) -> Graph:
+    """x * HardSigmoid(x; alpha=1/6, beta=0.5), x * Clip(x + 3, 0, 6) / 6 and x * Clip(x + 3, 0, 6) * (1/6)
+    (either operand order, or the /6 applied to the Clip) become one "HardSwish" node named after the node
+    that produced the result."""
+    g = copy_graph(g)
+    changed = True
+    while changed:
+        changed = False
+        producers, consumers = g.producers(), g.consumers()
+        for n in g.nodes:
+            found = _match_hardswish(g, n, producers, consumers)
+            if found is None:
+                continue
+            x, absorbed = found
+            hs = Node(n.name, "HardSwish", [x], list(n.outputs), {})
+            _absorb(hs, *absorbed)
+            dead = {id(a) for a in absorbed} | {id(n)}
+            g.nodes = [hs if m is n else m for m in g.nodes if id(m) not in dead or m is n]
+            log.append(f"recognised HardSwish at {n.name!r} (from {', '.join(a.name for a in absorbed)})")
+            changed = True
+            break
+    return g
+
+
+def _binary_with_const(g, node, op, value):
+    """(the non-constant input) if `node` is `op` with a one-element constant ~= value, else None."""
+    if node is None or node.op != op or len(node.inputs) != 2:
+        return None
+    order = ((0, 1), (1, 0)) if op in ("Mul", "Add") else ((0, 1),)
+    for xi, ci in order:
+        if _close(_scalar(g, node.inputs[ci]), value) and node.inputs[xi] not in g.constants:
+            return node.inputs[xi]
+    return None
+
+
+def _relu6_of_x_plus_3(g, name, producers, consumers, user):
+    """If `name` = Clip(Add(x, 3), 0, 6), privately feeding `user`: (x, [clip, add])."""
+    clip = producers.get(name)
+    if clip is None or clip.op != "Clip" or len(clip.inputs) != 3 or not _private(g, consumers, name, user):
+        return None
+    if not (_close(_scalar(g, clip.inputs[1]), 0.0) and _close(_scalar(g, clip.inputs[2]), 6.0)):
+        return None
+    add = producers.get(clip.inputs[0])
+    x = _binary_with_const(g, add, "Add", 3.0)
+    if x is None or not _private(g, consumers, clip.inputs[0], clip):
+        return None
+    return x, [clip, add]
+
+
+def _match_hardswish(g, n, producers, consumers):
+    if n.op == "Mul" and len(n.inputs) == 2:
+        for xi in (0, 1):
+            x, other = n.inputs[xi], n.inputs[1 - xi]
+            p = producers.get(other)
+            # x * HardSigmoid(x)
+            if p is not None and p.op == "HardSigmoid" and p.inputs[0] == x and _private(g, consumers, other, n) \
+                    and _close(p.attrs.get("alpha", 0.2), 1 / 6) and _close(p.attrs.get("beta", 0.5), 0.5):
+                return x, [p]
+            # x * (Clip(x + 3, 0, 6) / 6)
+            scaled = _binary_with_const(g, p, "Div", 6.0) or _binary_with_const(g, p, "Mul", 1 / 6)
+            if scaled is not None and _private(g, consumers, other, n):
+                inner = _relu6_of_x_plus_3(g, scaled, producers, consumers, p)
+                if inner is not None and inner[0] == x:
+                    return x, [p, *inner[1]]
+    # (x * Clip(x + 3, 0, 6)) / 6  or  * (1/6)
+    m_name = _binary_with_const(g, n, "Div", 6.0) or _binary_with_const(g, n, "Mul", 1 / 6)
+    m = producers.get(m_name) if m_name else None
+    if m is None or m.op != "Mul" or len(m.inputs) != 2 or not _private(g, consumers, m_name, n):
+        return None
+    for xi in (0, 1):
+        inner = _relu6_of_x_plus_3(g, m.inputs[1 - xi], producers, consumers, m)
+        if inner is not None and inner[0] == m.inputs[xi]:
+            return m.inputs[xi], [m, *inner[1]]
+    return None
+
+
+# ----- activation fusion ----------------------------------------------------------------------------------
+
+def _activation_of(g, a):
+    """(name, params) of activation node `a` as a fused epilogue, or None if it cannot be fused."""
+    if a.op == "Relu":
+        return "relu", [0.0, 0.0]
+    if a.op == "Sigmoid":
+        return "sigmoid", [0.0, 0.0]
+    if a.op == "Tanh":
+        return "tanh", [0.0, 0.0]
+    if a.op == "HardSwish":
+        return "hardswish", [0.0, 0.0]
+    if a.op == "HardSigmoid":
+        return "hardsigmoid", [float(a.attrs.get("alpha", 0.2)), float(a.attrs.get("beta", 0.5))]
+    if a.op == "Clip":
+        bounds = []
+        for i, default in ((1, -FLOAT32_MAX), (2, FLOAT32_MAX)):
+            name = a.inputs[i] if len(a.inputs) > i else ""
+            if not name:
+                bounds.append(default)
+                continue
+            v = _scalar(g, name)
+            if v is None:
+                return None
+            bounds.append(max(min(v, FLOAT32_MAX), -FLOAT32_MAX))
+        if bounds[0] == 0.0 and bounds[1] == FLOAT32_MAX:
+            return "relu", [0.0, 0.0]
+        return "clip", bounds
+    return None
+
+
+def fuse_activations(g: Graph, log: list) -> Graph:
+    """Relu / Clip (constant bounds) / Sigmoid / HardSigmoid / HardSwish / Tanh and x * Sigmoid(x) (SiLU)
+    after a Conv, ConvTranspose, Gemm or MatMul become its fused epilogue, when the producer's output
+    feeds only the activation and is not a graph output."""
+    g = copy_graph(g)
+    producers, consumers = g.producers(), g.consumers()
+    dead = set()
+    for a in g.nodes:
+        if id(a) in dead or not a.inputs:
+            continue
+        p = producers.get(a.inputs[0])
+        if p is None or p.op not in FUSABLE_PRODUCERS or p.attrs.get("activation") or id(p) in dead:
+            continue
+        y = a.inputs[0]
+        act = _activation_of(g, a)
+        absorbed = [a]
+        if act is not None and _private(g, consumers, y, a):
+            pass
+        elif a.op == "Sigmoid":
+            act, absorbed = _silu(g, a, y, consumers)
+            if act is None:
+                continue
+        else:
+            continue
+        p.attrs["activation"], p.attrs["activation_params"] = act
+        p.outputs = list(absorbed[-1].outputs)
+        _absorb(p, *absorbed)
+        dead.update(id(x) for x in absorbed)
+        for x in absorbed:
+            for o in x.outputs:
+                producers[o] = p
+        log.append(f"fused {'+'.join(x.op for x in absorbed)} {absorbed[-1].name!r} into {p.op} {p.name!r}"
+                   f" as {act[0]}")
+    _remove(g, dead)
+    return g
+
+
+def _silu(g, sig, y, consumers):
+    """y feeds exactly Sigmoid(y) and Mul(y, Sigmoid(y)): the pair is SiLU."""
+    users = consumers.get(y, [])
+    if len(users) != 2 or y in g.outputs:
+        return None, None
+    mul = next((u for u in users if u is not sig), None)
+    s_out = sig.outputs[0]
+    if mul is None or mul.op != "Mul" or sorted(mul.inputs) != sorted([y, s_out]) or \
+            not _private(g, consumers, s_out, mul):
+        return None, None
+    return ("silu", [0.0, 0.0]), [sig, mul]
+
+
+# ----- dead code ------------------------------------------------------------------------------------------
+
+def remove_dead_nodes(g: Graph, log: list) -> Graph:
+    """Nodes none of whose outputs reach a graph output."""
+    g = copy_graph(g)
+    live = set(g.outputs)
+    keep = []
+    for n in reversed(g.nodes):
+        if any(o in live for o in n.outputs if o):
+            keep.append(n)
+            live.update(i for i in n.inputs if i)
+        else:
+            log.append(f"removed unused {n.op} {n.name!r}")
+    g.nodes = keep[::-1]
+    return g
+
+
+def remove_unused_constants(g: Graph, log: list) -> Graph:
+    g = copy_graph(g)
+    used = {i for n in g.nodes for i in n.inputs if i} | set(g.outputs)
+    for name in [c for c in g.constants if c not in used]:
+        del g.constants[name]
+        log.append(f"removed unused constant {name!r}")
+    return g
+
+
+# ----- the pipeline ---------------------------------------------------------------------------------------
+
+# Run repeatedly until nothing changes (folding exposes identities, identities expose folds ...).
+SIMPLIFY = (remove_identities, fold_constants, fold_batchnorm, fold_affine)
+FUSE = (recognize_hardswish, fuse_activations)
+CLEANUP = (remove_dead_nodes, remove_unused_constants)
+MAX_ROUNDS = 5
+
+
+def run_passes(graph: Graph, log: dict | None = None) -> Graph:
+    """All passes in order; `log` (if given) receives {pass name: [one line per change]}."""
+    log = {} if log is None else log
+
+    def apply(fn, g):
+        lines: list = []
+        g = fn(g, lines)
+        seen = log.setdefault(fn.__name__, [])
+        seen.extend(x for x in lines if x not in seen)  # "kept ..." lines repeat each round
+        return g, bool([x for x in lines if not x.startswith("kept")])
+
+    g = graph
+    for _ in range(MAX_ROUNDS):
+        any_change = False
+        for fn in SIMPLIFY:
+            g, changed = apply(fn, g)
+            any_change |= changed
+        if not any_change:
+            break
+    for fn in FUSE + CLEANUP:
+        g, _ = apply(fn, g)
+    g.validate()
+    return g
