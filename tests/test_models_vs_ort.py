@@ -1,0 +1,97 @@
+"""Whole models, jitmnn vs ONNX Runtime (1 thread) on the same ONNX file: the three seeded classifiers
+built by jitmnn.models.zoo and the real PP-OCR det/rec/cls shipped by rapidocr-onnxruntime.
+
+Bar: max|diff| / max|ref| <= MODEL_VS_ORT (1e-4). Inputs are realistic: a text-like page for the detector
+(on noise its output is ~0 everywhere and says nothing), PP-OCR's normalised range for rec/cls, standard
+normal for the classifiers. Memory modes must not change results beyond the same bar."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from jitmnn.models import ZOO, ppocr, prepare_model, sample_input
+from tests.tolerances import MODEL_VS_ORT
+
+ort = pytest.importorskip("onnxruntime")
+
+pytestmark = pytest.mark.slow
+
+
+def model_err(got, ref) -> float:
+    """max|diff| / max|ref|: relative to the output's own scale (logits ~10, probabilities ~1)."""
+    got = np.asarray(got, dtype=np.float64)
+    ref = np.asarray(ref, dtype=np.float64)
+    assert got.shape == ref.shape, f"shape {got.shape} != ORT {ref.shape}"
+    return float(np.max(np.abs(got - ref)) / max(float(np.max(np.abs(ref))), 1e-30))
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("zoo"))
+
+
+_prepared: dict = {}
+
+
+def prepared(name: str, workdir: str):
+    """(onnx_path, jmnn_path, input array, ORT outputs by name), once per model per test session."""
+    if name not in _prepared:
+        try:
+            onnx_file, jmnn_file = prepare_model(name, workdir)
+        except ppocr.PPOCRModelNotFound as e:
+            pytest.skip(str(e))
+        x = sample_input(name, seed=1)
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = 1
+        so.inter_op_num_threads = 1
+        sess = ort.InferenceSession(onnx_file, so, providers=["CPUExecutionProvider"])
+        feeds = {sess.get_inputs()[0].name: x}
+        refs = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
+        _prepared[name] = (onnx_file, jmnn_file, feeds, refs)
+    return _prepared[name]
+
+
+def run_jitmnn(jmnn_file, feeds, **settings):
+    import jitmnn
+
+    m = jitmnn.load(jmnn_file, **settings)
+    try:
+        outs = m.run(feeds)
+        notes = "\n".join(m.explain().plan.notes)
+    finally:
+        m.close()
+    return outs, notes
+
+
+@pytest.mark.parametrize("name", list(ZOO))
+def test_model_matches_ort(name, workdir):
+    _, jmnn_file, feeds, refs = prepared(name, workdir)
+    outs, notes = run_jitmnn(jmnn_file, feeds, num_threads=1)
+    assert set(outs) == set(refs), f"outputs {sorted(outs)} != ORT {sorted(refs)}"
+    for out_name, ref in refs.items():
+        err = model_err(outs[out_name], ref)
+        assert err <= MODEL_VS_ORT, f"{name} output {out_name!r}: max|diff|/max|ref| = {err:.3g}\n{notes}"
+    if name == "ppocr_det":
+        # the text mask (DB threshold 0.3) must be essentially the same pixels; the page must light it up
+        (ref,) = refs.values()
+        (got,) = outs.values()
+        assert (ref > 0.3).mean() > 0.05, "the text-like page no longer triggers the detector"
+        assert ((got > 0.3) != (ref > 0.3)).mean() < 1e-4
+
+
+@pytest.mark.parametrize("memory", ["low", "high"])
+def test_memory_modes_agree_resnet18(memory, workdir):
+    _, jmnn_file, feeds, refs = prepared("resnet18", workdir)
+    normal, _ = run_jitmnn(jmnn_file, feeds, memory="normal")
+    other, notes = run_jitmnn(jmnn_file, feeds, memory=memory)
+    (ref,) = refs.values()
+    assert model_err(other["output"], ref) <= MODEL_VS_ORT, notes
+    assert model_err(other["output"], normal["output"]) <= MODEL_VS_ORT, notes
+
+
+def test_two_threads_match_one_resnet18(workdir):
+    _, jmnn_file, feeds, refs = prepared("resnet18", workdir)
+    (ref,) = refs.values()
+    outs, notes = run_jitmnn(jmnn_file, feeds, num_threads=2)
+    assert model_err(outs["output"], ref) <= MODEL_VS_ORT, notes
