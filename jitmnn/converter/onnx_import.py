@@ -629,9 +629,9 @@ def _propagate_ranks(graph, constants: dict, ranks: dict) -> None:
         elif op in ("Gemm", "Flatten"):
             r = 2
         elif op.startswith("Reduce") and r_in and r_in[0] is not None:
-            keep = ints("keepdims")
+            keep = attrs["keepdims"].i if "keepdims" in attrs else 1
             axes = ints("axes")
-            if keep is None or keep == 1:
+            if keep == 1:
                 r = r_in[0]
             elif axes is not None:
                 r = r_in[0] - len(axes)

@@ -1,0 +1,207 @@
+"""The `jitmnn` command line.
+
+    jitmnn convert model.onnx model.jmnn [--fp16 | --bf16 | --weight-quant-bits 8|4 ...]
+    jitmnn verify model.jmnn
+    jitmnn info model.jmnn
+    jitmnn knobs
+    jitmnn explain model.jmnn --shape x=1,3,224,224 [--memory low] [--precision high]
+
+Each subcommand is one function registered with `@command(name, help, *arguments)`; adding a command
+(bench, calibrate, ...) is adding one such function. A user error (any JitmnnError, a missing file)
+prints one line on stderr and exits with status 1; never a traceback (set JITMNN_DEBUG=1 to get one)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from .errors import JitmnnError
+
+COMMANDS: dict = {}  # name -> (function, help, [(args, kwargs), ...])
+USER_ERROR = 1
+
+
+def arg(*names, **kwargs):
+    """One argparse argument of a command: arg("--fp16", action="store_true", help=...)."""
+    return names, kwargs
+
+
+def command(name: str, help: str, *arguments):
+    """Register `fn(args) -> int | None` as `jitmnn <name>`."""
+
+    def deco(fn):
+        COMMANDS[name] = (fn, help, list(arguments))
+        return fn
+
+    return deco
+
+
+# ----- commands -------------------------------------------------------------------------------------------
+
+@command(
+    "convert", "convert an ONNX model to a .jmnn file and print what the converter did",
+    arg("src", help="source ONNX model"),
+    arg("dst", help="output .jmnn file"),
+    arg("--fp16", action="store_true", help="store weights as fp16"),
+    arg("--bf16", action="store_true", help="store weights as bf16"),
+    arg("--weight-quant-bits", type=int, choices=(8, 4), help="weight-only quantization to int8 or int4"),
+    arg("--block-size", type=int, metavar="N", help="block-wise quantization with N weights per scale"),
+    arg("--asymmetric", action="store_true", help="asymmetric quantization (zero points)"),
+    arg("--compression-params", metavar="FILE", help="per-layer compression parameters from calibration"),
+    arg("--details", action="store_true", help="list every change each pass made"),
+    arg("--json", action="store_true", help="print the report as JSON"),
+)
+def convert_cmd(args):
+    from .converter.api import convert, format_report
+
+    report = convert(args.src, args.dst, fp16=args.fp16, bf16=args.bf16, weight_quant_bits=args.weight_quant_bits,
+                     block_size=args.block_size, asymmetric=args.asymmetric,
+                     compression_params=args.compression_params)
+    print(json.dumps(report, indent=1, default=str) if args.json else format_report(report, details=args.details))
+
+
+@command("verify", "check a .jmnn file's structure and every constant's checksum", arg("file"))
+def verify_cmd(args):
+    from . import format as jformat
+
+    graph = jformat.load(args.file)
+    jformat.verify(args.file)
+    print(f"{args.file}: ok ({len(graph.nodes)} nodes, {len(graph.metadata.get('_crc', {}))} stored arrays, "
+          f"checksums match)")
+
+
+@command("info", "ops, inputs, outputs and sizes of a .jmnn file", arg("file"),
+         arg("--json", action="store_true", help="print as JSON"))
+def info_cmd(args):
+    from . import format as jformat
+
+    graph = jformat.load(args.file)
+    meta = {k: v for k, v in graph.metadata.items() if not k.startswith("_")}
+    info = {
+        "file": args.file,
+        "file_bytes": int(meta.pop("file_bytes", 0)),
+        "weights_bytes": graph.weight_bytes(),
+        "constants": len(graph.constants),
+        "nodes": len(graph.nodes),
+        "inputs": {t.name: {"shape": [d if d is not None else "?" for d in t.shape], "dtype": t.dtype}
+                   for t in graph.inputs},
+        "outputs": list(graph.outputs),
+        "ops": dict(sorted(graph.op_counts().items())),
+        "fused_activations": _count_attr(graph, "activation"),
+        "weight_storage": _storage_counts(graph),
+        "metadata": meta,
+    }
+    if args.json:
+        print(json.dumps(info, indent=1, default=str))
+        return
+    print(f"{info['file']}: {info['file_bytes'] / 1e6:.2f} MB, weights {info['weights_bytes'] / 1e6:.2f} MB"
+          f" in {info['constants']} constants, {info['nodes']} nodes")
+    for name, spec in info["inputs"].items():
+        print(f"  input  {name}: {spec['dtype']} {spec['shape']}")
+    for name in info["outputs"]:
+        print(f"  output {name}")
+    print("  ops: " + ", ".join(f"{k} x{v}" for k, v in info["ops"].items()))
+    if info["fused_activations"]:
+        print("  fused activations: " + ", ".join(f"{k} x{v}" for k, v in info["fused_activations"].items()))
+    print("  weight storage: " + ", ".join(f"{k} x{v}" for k, v in info["weight_storage"].items()))
+    for key, value in info["metadata"].items():
+        print(f"  {key}: {value}")
+
+
+def _count_attr(graph, key) -> dict:
+    counts: dict = {}
+    for n in graph.nodes:
+        v = n.attrs.get(key)
+        if v:
+            counts[v] = counts.get(v, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+def _storage_counts(graph) -> dict:
+    counts: dict = {}
+    for v in graph.constants.values():
+        kind = str(getattr(v, "storage", None) or getattr(v, "dtype", "?"))
+        counts[kind] = counts.get(kind, 0) + 1
+    return dict(sorted(counts.items()))
+
+
+@command("knobs", "list every tunable in jitmnn/config.py")
+def knobs_cmd(args):
+    from .config import knobs
+
+    for key, value in sorted(knobs().items()):
+        print(f"{key} = {value!r}")
+
+
+def _shape(text: str):
+    """name=1,3,224,224 -> (name, (1, 3, 224, 224))."""
+    name, sep, dims = text.rpartition("=")
+    try:
+        if not sep or not name:
+            raise ValueError
+        return name, tuple(int(d) for d in dims.replace("x", ",").split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected NAME=D0,D1,... (e.g. x=1,3,224,224), got {text!r}") from None
+
+
+@command(
+    "explain", "plan a model for given input shapes and print each layer's algorithm and memory",
+    arg("file"),
+    arg("--shape", type=_shape, action="append", default=[], metavar="NAME=D0,D1,...",
+        help="input shape (repeat for several inputs); optional for inputs whose shape is fixed"),
+    arg("--memory", choices=("low", "normal", "high"), default="normal"),
+    arg("--precision", choices=("low", "normal", "high"), default="normal"),
+    arg("--threads", type=int, default=1),
+    arg("--memory-budget-mb", type=float, default=None),
+)
+def explain_cmd(args):
+    import jitmnn
+
+    m = jitmnn.load(args.file, precision=args.precision, memory=args.memory, num_threads=args.threads,
+                    memory_budget_mb=args.memory_budget_mb)
+    shapes = dict(args.shape)
+    unknown = sorted(set(shapes) - set(m.input_names))
+    if unknown:
+        raise jitmnn.InputError(f"--shape names unknown input(s) {unknown}; the model's inputs are {m.input_names}")
+    for name in m.input_names:
+        declared, _ = m.input_specs[name]
+        if name not in shapes:
+            if any(not isinstance(d, int) or d <= 0 for d in declared):
+                dims = ",".join(str(d) if isinstance(d, int) and d > 0 else "N" for d in declared)
+                raise jitmnn.InputError(f"input {name!r} has dynamic dimensions: pass --shape {name}={dims}")
+            shapes[name] = tuple(declared)
+    print(m.explain(shapes))
+
+
+# ----- entry point ----------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jitmnn", description="CPU inference runtime with Numba kernels")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, (fn, help_text, arguments) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        for names, kwargs in arguments:
+            p.add_argument(*names, **kwargs)
+        p.set_defaults(func=fn)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except BrokenPipeError:  # `jitmnn knobs | head`
+        return 0
+    except (JitmnnError, OSError, ValueError) as e:
+        # ValueError: invalid session settings (SessionConfig); OSError: a file that cannot be read/written.
+        if os.environ.get("JITMNN_DEBUG"):
+            raise
+        print(f"jitmnn {args.command}: error: {e}", file=sys.stderr)
+        return USER_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,624 @@
+"""The ONNX converter: per-op import (defaults, opset upgrades), the passes (structure and numerics against
+ONNX Runtime on the same ONNX model), error reporting, and the real PP-OCR models.
+
+Numerical checks run the converted graph on jitmnn's runtime; while an op's runtime implementation is not
+registered yet, that test skips and names the missing ops."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+import jitmnn  # noqa: E402
+from jitmnn.converter import api, passes  # noqa: E402
+from jitmnn.converter.checks import unsupported_ops  # noqa: E402
+from jitmnn.converter.onnx_import import CONVERTERS, import_onnx  # noqa: E402
+from jitmnn.converter.passes import run_passes  # noqa: E402
+from jitmnn.errors import ConversionError, UnsupportedOpError  # noqa: E402
+from tests.tolerances import WINOGRAD_F43, rel_err  # noqa: E402
+
+# Converted graph vs ONNX Runtime: folded weights are re-rounded to fp32 once (~1e-7 relative) and the
+# runtime may pick Winograd F(4,3) for a 3x3 conv, whose error tier bounds the difference.
+CONVERTED_VS_ORT = WINOGRAD_F43
+
+
+# ----- helpers --------------------------------------------------------------------------------------------
+
+def make_model(nodes, inputs, outputs, inits=(), opset=13):
+    """inputs/outputs: {name: shape}; inits: {name: array}. IR version 7/8 so ORT 1.x loads it."""
+    vin = [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in inputs.items()]
+    vout = [helper.make_tensor_value_info(n, TensorProto.FLOAT, s) for n, s in outputs.items()]
+    g = helper.make_graph(nodes, "test", vin, vout,
+                          [numpy_helper.from_array(np.asarray(v), k) for k, v in dict(inits).items()])
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    m.ir_version = 7 if opset < 13 else 8
+    return m
+
+
+def ort_run(model, feeds):
+    ort = pytest.importorskip("onnxruntime")
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
+
+
+def require_runtime(graph):
+    missing = unsupported_ops(graph)
+    if missing:
+        pytest.skip(f"runtime ops not registered yet: {sorted(missing)}")
+
+
+def jit_run(graph, feeds, **settings):
+    require_runtime(graph)
+    m = jitmnn.from_graph(graph, **settings)
+    return m.run(feeds)
+
+
+def convert_graph(model):
+    return run_passes(import_onnx(model, check_runtime=False))
+
+
+def check_vs_ort(model, feeds, graph=None):
+    graph = graph or convert_graph(model)
+    ref = ort_run(model, feeds)
+    got = jit_run(graph, feeds)
+    for name, r in ref.items():
+        err = rel_err(got[name], r)
+        assert err <= CONVERTED_VS_ORT, f"output {name!r}: rel err {err:.2e} > {CONVERTED_VS_ORT}"
+    return graph
+
+
+def rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+def f32(*shape, seed=0, lo=None, hi=None):
+    r = rng(seed)
+    if lo is not None:
+        return r.uniform(lo, hi, shape).astype(np.float32)
+    return r.standard_normal(shape).astype(np.float32)
+
+
+def conv_inits(cout, cin, k=3, seed=0, bias=True, group=1):
+    inits = {"W": f32(cout, cin // group, k, k, seed=seed) * np.float32(0.3)}
+    if bias:
+        inits["b"] = f32(cout, seed=seed + 1)
+    return inits
+
+
+def bn_inits(c, seed=10, prefix="bn"):
+    return {f"{prefix}_g": f32(c, seed=seed), f"{prefix}_b": f32(c, seed=seed + 1),
+            f"{prefix}_m": f32(c, seed=seed + 2), f"{prefix}_v": f32(c, seed=seed + 3, lo=0.5, hi=2.0)}
+
+
+def bn_node(x, y, prefix="bn", eps=1e-3, name=None):
+    return helper.make_node("BatchNormalization", [x, f"{prefix}_g", f"{prefix}_b", f"{prefix}_m", f"{prefix}_v"], [y],
+                            epsilon=eps, name=name or prefix)
+
+
+def ops(graph):
+    return [n.op for n in graph.nodes]
+
+
+# ----- BatchNormalization and activation fusion -----------------------------------------------------------
+
+def test_conv_bn_relu_folds_into_one_conv():
+    c = 13
+    model = make_model(
+        [helper.make_node("Conv", ["x", "W", "b"], ["c"], pads=[1, 1, 1, 1], strides=[2, 2], name="conv"),
+         bn_node("c", "bn_out"),
+         helper.make_node("Relu", ["bn_out"], ["y"], name="relu")],
+        {"x": [2, 3, 17, 18]}, {"y": None}, {**conv_inits(c, 3), **bn_inits(c)})
+    g = convert_graph(model)
+    assert ops(g) == ["Conv"]
+    conv = g.nodes[0]
+    assert conv.name == "conv" and conv.outputs == ["y"]
+    assert conv.attrs["activation"] == "relu"
+    assert conv.attrs["fused_from"] == ["bn", "relu"]
+    assert not any(k.startswith("bn_") for k in g.constants), "BN parameters must be dropped"
+    check_vs_ort(model, {"x": f32(2, 3, 17, 18, seed=5)}, g)
+
+
+def test_bn_folds_into_biasless_grouped_conv():
+    c = 6
+    model = make_model(
+        [helper.make_node("Conv", ["x", "W"], ["c"], pads=[1, 1, 1, 1], group=3, name="conv"), bn_node("c", "y")],
+        {"x": [1, 6, 7, 9]}, {"y": None}, {**conv_inits(c, 6, bias=False, group=3), **bn_inits(c)})
+    g = convert_graph(model)
+    assert ops(g) == ["Conv"] and len(g.nodes[0].inputs) == 3, "a bias input is created"
+    check_vs_ort(model, {"x": f32(1, 6, 7, 9, seed=2)}, g)
+
+
+def test_bn_folds_into_conv_transpose():
+    cin, cout, grp = 4, 6, 2
+    inits = {"W": f32(cin, cout // grp, 2, 2, seed=3), **bn_inits(cout)}
+    model = make_model(
+        [helper.make_node("ConvTranspose", ["x", "W"], ["c"], strides=[2, 2], group=grp, name="deconv"),
+         bn_node("c", "r"), helper.make_node("Relu", ["r"], ["y"], name="relu")],
+        {"x": [1, cin, 5, 7]}, {"y": None}, inits)
+    g = convert_graph(model)
+    assert ops(g) == ["ConvTranspose"] and g.nodes[0].attrs["activation"] == "relu"
+    check_vs_ort(model, {"x": f32(1, cin, 5, 7, seed=4)}, g)
+
+
+def test_bn_not_folded_when_conv_output_has_another_consumer():
+    c = 3
+    model = make_model(
+        [helper.make_node("Conv", ["x", "W", "b"], ["c"], name="conv"), bn_node("c", "y"),
+         helper.make_node("Relu", ["c"], ["z"], name="relu")],
+        {"x": [1, 3, 5, 5]}, {"y": None, "z": None}, {**conv_inits(c, 3, k=1), **bn_inits(c)})
+    g = convert_graph(model)
+    assert "BatchNormalization" in ops(g) and "Relu" in ops(g)
+    assert "activation" not in g.nodes[0].attrs
+
+
+def test_activation_not_fused_when_conv_output_is_graph_output():
+    model = make_model([helper.make_node("Conv", ["x", "W", "b"], ["c"], name="conv"),
+                        helper.make_node("Relu", ["c"], ["y"], name="relu")],
+                       {"x": [1, 3, 5, 5]}, {"c": None, "y": None}, conv_inits(4, 3, k=1))
+    g = convert_graph(model)
+    assert ops(g) == ["Conv", "Relu"] and "activation" not in g.nodes[0].attrs
+
+
+@pytest.mark.parametrize("lo,hi,expect", [(0.0, 6.0, ("clip", [0.0, 6.0])), (0.0, None, ("relu", [0.0, 0.0])),
+                                          (-1.0, 1.0, ("clip", [-1.0, 1.0]))])
+def test_clip_with_constant_bounds_fuses(lo, hi, expect):
+    inits = {**conv_inits(5, 3, k=1), "lo": np.float32(lo)}
+    ins = ["c", "lo"]
+    if hi is not None:
+        inits["hi"] = np.float32(hi)
+        ins.append("hi")
+    model = make_model([helper.make_node("Conv", ["x", "W", "b"], ["c"], name="conv"),
+                        helper.make_node("Clip", ins, ["y"], name="clip")],
+                       {"x": [1, 3, 4, 5]}, {"y": None}, inits)
+    g = convert_graph(model)
+    assert ops(g) == ["Conv"]
+    assert (g.nodes[0].attrs["activation"], g.nodes[0].attrs["activation_params"]) == expect
+    check_vs_ort(model, {"x": f32(1, 3, 4, 5, seed=1) * 4}, g)
+
+
+def test_clip_with_runtime_bound_is_not_fused():
+    model = make_model([helper.make_node("Conv", ["x", "W", "b"], ["c"], name="conv"),
+                        helper.make_node("ReduceMax", ["x"], ["m"], keepdims=0, name="mx"),
+                        helper.make_node("Clip", ["c", "", "m"], ["y"], name="clip")],
+                       {"x": [1, 3, 4, 5]}, {"y": None}, conv_inits(5, 3, k=1))
+    g = convert_graph(model)
+    assert "Clip" in ops(g) and "activation" not in g.nodes[0].attrs
+
+
+@pytest.mark.parametrize("act,attrs,name", [("Sigmoid", {}, "sigmoid"), ("HardSigmoid", {"alpha": 0.3, "beta": 0.4},
+                                            "hardsigmoid"), ("HardSwish", {}, "hardswish"), ("Tanh", {}, "tanh")])
+def test_other_activations_fuse_into_conv(act, attrs, name):
+    model = make_model([helper.make_node("Conv", ["x", "W", "b"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+                        helper.make_node(act, ["c"], ["y"], name="act", **attrs)],
+                       {"x": [1, 3, 7, 9]}, {"y": None}, conv_inits(4, 3), opset=14)
+    g = convert_graph(model)
+    assert ops(g) == ["Conv"] and g.nodes[0].attrs["activation"] == name
+    if act == "HardSigmoid":
+        assert g.nodes[0].attrs["activation_params"] == pytest.approx([0.3, 0.4])
+    check_vs_ort(model, {"x": f32(1, 3, 7, 9, seed=6) * 3}, g)
+
+
+def test_silu_pattern_fuses_into_conv():
+    # PP-OCRv4 rec: BN -> Mul(x, 1.0) -> Sigmoid; Mul(x, Sigmoid): the x1.0 is dropped, BN folded, SiLU fused.
+    c = 4
+    model = make_model(
+        [helper.make_node("Conv", ["x", "W", "b"], ["c"], name="conv"), bn_node("c", "bn_out"),
+         helper.make_node("Mul", ["bn_out", "one"], ["s_in"], name="times_one"),
+         helper.make_node("Sigmoid", ["s_in"], ["s"], name="sig"),
+         helper.make_node("Mul", ["bn_out", "s"], ["y"], name="swish")],
+        {"x": [1, 3, 6, 5]}, {"y": None}, {**conv_inits(c, 3, k=1), **bn_inits(c), "one": np.ones(1, np.float32)})
+    g = convert_graph(model)
+    assert ops(g) == ["Conv"] and g.nodes[0].attrs["activation"] == "silu"
+    check_vs_ort(model, {"x": f32(1, 3, 6, 5, seed=7)}, g)
+
+
+def test_matmul_and_gemm_take_fused_activations():
+    model = make_model([helper.make_node("MatMul", ["x", "W"], ["m"], name="mm"),
+                        helper.make_node("Relu", ["m"], ["y"], name="relu"),
+                        helper.make_node("Gemm", ["x2", "W2", "b2"], ["g"], transB=1, name="gemm"),
+                        helper.make_node("Sigmoid", ["g"], ["z"], name="sig")],
+                       {"x": [2, 5, 7], "x2": [3, 7]}, {"y": None, "z": None},
+                       {"W": f32(7, 6, seed=1), "W2": f32(4, 7, seed=2), "b2": f32(4, seed=3)})
+    g = convert_graph(model)
+    assert ops(g) == ["MatMul", "Gemm"]
+    assert [n.attrs["activation"] for n in g.nodes] == ["relu", "sigmoid"]
+    check_vs_ort(model, {"x": f32(2, 5, 7, seed=4), "x2": f32(3, 7, seed=5)}, g)
+
+
+# ----- affine folding and HardSwish recognition -----------------------------------------------------------
+
+def test_learnable_affine_after_conv_folds_then_hardswish_fuses():
+    # PP-OCRv4's pattern: conv -> Mul(a) -> Add(b) -> x*Clip(x+3,0,6)/6 (a, b one-element constants).
+    c = 5
+    inits = {**conv_inits(c, 3), "a": np.array([0.9], np.float32), "bb": np.array([0.5], np.float32),
+             "three": np.float32(3), "zero": np.float32(0), "six": np.float32(6),
+             "chan": f32(1, c, 1, 1, seed=9)}
+    model = make_model(
+        [helper.make_node("Conv", ["x", "W", "b"], ["c"], pads=[1, 1, 1, 1], name="conv"),
+         helper.make_node("Mul", ["a", "c"], ["m"], name="scale"),
+         helper.make_node("Add", ["m", "bb"], ["t"], name="shift"),
+         helper.make_node("Add", ["t", "chan"], ["u"], name="chan_bias"),
+         helper.make_node("Add", ["u", "three"], ["u3"], name="hs_add"),
+         helper.make_node("Clip", ["u3", "zero", "six"], ["cl"], name="hs_clip"),
+         helper.make_node("Mul", ["u", "cl"], ["mc"], name="hs_mul"),
+         helper.make_node("Div", ["mc", "six"], ["y"], name="hs_div")],
+        {"x": [1, 3, 7, 9]}, {"y": None}, inits)
+    g = convert_graph(model)
+    assert ops(g) == ["Conv"]
+    conv = g.nodes[0]
+    assert conv.attrs["activation"] == "hardswish"
+    assert conv.attrs["fused_from"] == ["scale", "shift", "chan_bias", "hs_div", "hs_mul", "hs_clip", "hs_add"]
+    check_vs_ort(model, {"x": f32(1, 3, 7, 9, seed=8) * 2}, g)
+
+
+def test_affine_with_non_channel_broadcast_is_not_folded():
+    # A [W]-shaped constant scales the last axis, not channels: it must stay a Mul.
+    model = make_model([helper.make_node("Conv", ["x", "W", "b"], ["c"], name="conv"),
+                        helper.make_node("Mul", ["c", "v"], ["y"], name="mul")],
+                       {"x": [1, 3, 5, 4]}, {"y": None}, {**conv_inits(4, 3, k=1), "v": f32(4, seed=2)})
+    assert ops(convert_graph(model)) == ["Conv", "Mul"]
+
+
+HS_CONSTS = {"three": np.float32(3), "zero": np.float32(0), "six": np.float32(6),
+             "sixth": np.float32(1 / 6)}
+
+
+def _hardswish_nodes(form, x="x", y="y"):
+    if form == "hardsigmoid":
+        return [helper.make_node("HardSigmoid", [x], ["h"], alpha=1 / 6, beta=0.5, name="hsig"),
+                helper.make_node("Mul", [x, "h"], [y], name="end")]
+    pre = [helper.make_node("Add", [x, "three"], ["a"], name="add3"),
+           helper.make_node("Clip", ["a", "zero", "six"], ["c"], name="relu6")]
+    if form == "div6":
+        return pre + [helper.make_node("Mul", [x, "c"], ["m"], name="mul"),
+                      helper.make_node("Div", ["m", "six"], [y], name="end")]
+    if form == "mul_sixth":
+        return pre + [helper.make_node("Mul", ["c", x], ["m"], name="mul"),
+                      helper.make_node("Mul", ["sixth", "m"], [y], name="end")]
+    if form == "scaled_clip":
+        return pre + [helper.make_node("Div", ["c", "six"], ["d"], name="div"),
+                      helper.make_node("Mul", [x, "d"], [y], name="end")]
+    raise ValueError(form)
+
+
+@pytest.mark.parametrize("form", ["hardsigmoid", "div6", "mul_sixth", "scaled_clip"])
+def test_hardswish_patterns_recognised_standalone(form):
+    model = make_model(_hardswish_nodes(form), {"x": [2, 3, 5, 4]}, {"y": None}, HS_CONSTS)
+    g = convert_graph(model)
+    assert ops(g) == ["HardSwish"]
+    assert g.nodes[0].name == "end" and g.nodes[0].inputs == ["x"] and g.nodes[0].outputs == ["y"]
+    check_vs_ort(model, {"x": f32(2, 3, 5, 4, seed=3) * 4}, g)
+
+
+@pytest.mark.parametrize("form", ["hardsigmoid", "div6", "mul_sixth", "scaled_clip"])
+def test_hardswish_patterns_fuse_into_conv(form):
+    model = make_model([helper.make_node("Conv", ["x", "W", "b"], ["t"], pads=[1, 1, 1, 1], name="conv"),
+                        *_hardswish_nodes(form, x="t")],
+                       {"x": [1, 3, 6, 7]}, {"y": None}, {**HS_CONSTS, **conv_inits(4, 3)})
+    g = convert_graph(model)
+    assert ops(g) == ["Conv"] and g.nodes[0].attrs["activation"] == "hardswish"
+    assert "end" in g.nodes[0].attrs["fused_from"]
+    check_vs_ort(model, {"x": f32(1, 3, 6, 7, seed=3) * 3}, g)
+
+
+def test_hardsigmoid_with_other_alpha_or_other_input_is_not_hardswish():
+    # Squeeze-excite: x * HardSigmoid(y) (PP-OCR), and alpha=0.2 (ONNX default): neither is HardSwish.
+    model = make_model([helper.make_node("HardSigmoid", ["z"], ["h"], alpha=1 / 6, beta=0.5, name="se"),
+                        helper.make_node("Mul", ["x", "h"], ["y"], name="scale"),
+                        helper.make_node("HardSigmoid", ["x"], ["h2"], name="default_alpha"),
+                        helper.make_node("Mul", ["x", "h2"], ["y2"], name="scale2")],
+                       {"x": [1, 3, 4, 4], "z": [1, 3, 1, 1]}, {"y": None, "y2": None})
+    g = convert_graph(model)
+    assert "HardSwish" not in ops(g)
+
+
+def test_hardswish_not_recognised_when_intermediate_is_shared():
+    nodes = _hardswish_nodes("div6") + [helper.make_node("Relu", ["c"], ["other"], name="reuse")]
+    model = make_model(nodes, {"x": [1, 2, 3, 3]}, {"y": None, "other": None}, HS_CONSTS)
+    assert "HardSwish" not in ops(convert_graph(model))
+
+
+# ----- constant folding, identities, dead code -----------------------------------------------------------
+
+def test_constant_folding_and_dead_code():
+    model = make_model(
+        [helper.make_node("Add", ["c1", "c2"], ["s"], name="fold_me"),
+         helper.make_node("Sqrt", ["s"], ["r"], name="fold_me_too"),
+         helper.make_node("Mul", ["x", "r"], ["y"], name="keep"),
+         helper.make_node("Exp", ["x"], ["unused"], name="dead")],
+        {"x": [2, 3]}, {"y": None},
+        {"c1": np.array([1, 2, 3], np.float32), "c2": np.array([3, 2, 1], np.float32), "never": np.zeros(4, np.float32)})
+    log = {}
+    g = run_passes(import_onnx(model, check_runtime=False), log)
+    require_runtime(g)
+    assert ops(g) == ["Mul"]
+    np.testing.assert_array_equal(g.constants["r"], np.full(3, 2.0, np.float32))
+    assert set(g.constants) == {"r"}
+    assert any("fold_me_too" in line for line in log["fold_constants"])
+    assert any("'dead'" in line for line in log["remove_dead_nodes"])
+    check_vs_ort(model, {"x": f32(2, 3, seed=1)}, g)
+
+
+def test_folding_that_would_create_a_huge_tensor_is_skipped(monkeypatch):
+    model = make_model([helper.make_node("Mul", ["col", "row"], ["big"], name="outer"),
+                        helper.make_node("Add", ["x", "big"], ["y"], name="add")],
+                       {"x": [1, 1]}, {"y": None},
+                       {"col": np.ones((600, 1), np.float32), "row": np.ones((1, 600), np.float32)})
+    monkeypatch.setattr(passes, "FOLD_MAX_BYTES", 1 << 16)
+    log = {}
+    g = run_passes(import_onnx(model, check_runtime=False), log)
+    require_runtime(g)
+    assert ops(g) == ["Mul", "Add"] and "big" not in g.constants
+    assert any("would store" in line for line in log["fold_constants"])
+
+
+def test_identity_and_dropout_removed_output_names_kept():
+    model = make_model([helper.make_node("Relu", ["x"], ["r"], name="relu"),
+                        helper.make_node("Dropout", ["r"], ["d"], name="drop"),
+                        helper.make_node("Identity", ["d"], ["y"], name="ident")],
+                       {"x": [2, 3]}, {"y": None}, opset=11)
+    g = convert_graph(model)
+    assert ops(g) == ["Relu"] and g.nodes[0].outputs == ["y"] and g.outputs == ["y"]
+
+
+# ----- import: defaults, opset upgrades, inputs/constants ------------------------------------------------
+
+def test_conv_and_pool_defaults_filled():
+    model = make_model([helper.make_node("Conv", ["x", "W"], ["c"], name="conv"),
+                        helper.make_node("MaxPool", ["c"], ["p"], kernel_shape=[2, 2], name="pool"),
+                        helper.make_node("Conv", ["p", "W2"], ["s"], auto_pad="SAME_UPPER", strides=[2, 2], name="same"),
+                        helper.make_node("AveragePool", ["s"], ["y"], kernel_shape=[3, 3], auto_pad="SAME_LOWER",
+                                         name="avg")],
+                       {"x": [1, 3, 16, 16]}, {"y": None},
+                       {"W": f32(4, 3, 3, 5), "W2": f32(4, 4, 4, 4)})
+    g = import_onnx(model, check_runtime=False)
+    conv, pool, same, avg = g.nodes
+    assert conv.attrs == {"kernel_shape": [3, 5], "strides": [1, 1], "pads": [0, 0, 0, 0], "dilations": [1, 1],
+                          "group": 1}
+    assert pool.attrs == {"kernel_shape": [2, 2], "strides": [1, 1], "pads": [0, 0, 0, 0], "dilations": [1, 1],
+                          "ceil_mode": 0}
+    # x 16x16 -> conv 14x12 -> pool 13x11; SAME_UPPER stride 2, k 4: out 7x6, total pad 3 and 3, extra at the end.
+    assert same.attrs["pads"] == [1, 1, 2, 2] and "auto_pad" not in same.attrs
+    assert avg.attrs["pads"] == [1, 1, 1, 1] and avg.attrs["count_include_pad"] == 0
+    check_vs_ort(model, {"x": f32(1, 3, 16, 16, seed=2)}, run_passes(g))
+
+
+def test_same_padding_with_dynamic_size_and_stride_keeps_auto_pad():
+    model = make_model([helper.make_node("Conv", ["x", "W"], ["y"], auto_pad="SAME_UPPER", strides=[2, 2])],
+                       {"x": [1, 3, "h", "w"]}, {"y": None}, {"W": f32(4, 3, 3, 3)})
+    conv = import_onnx(model, check_runtime=False).nodes[0]
+    assert conv.attrs["auto_pad"] == "SAME_UPPER" and "pads" not in conv.attrs
+
+
+def test_opset11_squeeze_unsqueeze_axes_become_inputs():
+    model = make_model([helper.make_node("Squeeze", ["x"], ["s"], axes=[2], name="sq"),
+                        helper.make_node("Unsqueeze", ["s"], ["y"], axes=[0, 3], name="unsq")],
+                       {"x": [2, 3, 1, 4]}, {"y": None}, opset=11)
+    g = import_onnx(model, check_runtime=False)
+    sq, unsq = g.nodes
+    assert sq.attrs == {} and unsq.attrs == {}
+    assert g.constants[sq.inputs[1]].tolist() == [2] and g.constants[sq.inputs[1]].dtype == np.int64
+    assert g.constants[unsq.inputs[1]].tolist() == [0, 3]
+    check_vs_ort(model, {"x": f32(2, 3, 1, 4)}, run_passes(g))
+
+
+def test_opset10_clip_attrs_become_inputs():
+    model = make_model([helper.make_node("Clip", ["x"], ["c"], min=-0.5, max=0.75, name="clip"),
+                        helper.make_node("Clip", ["c"], ["y"], max=0.5, name="upper_only")],
+                       {"x": [3, 4]}, {"y": None}, opset=10)
+    g = import_onnx(model, check_runtime=False)
+    a, b = g.nodes
+    assert g.constants[a.inputs[1]] == np.float32(-0.5) and g.constants[a.inputs[2]] == np.float32(0.75)
+    assert b.inputs[1] == "" and g.constants[b.inputs[2]] == np.float32(0.5)
+    check_vs_ort(model, {"x": f32(3, 4, seed=1)}, run_passes(g))
+
+
+def test_opset9_slice_attrs_become_inputs():
+    model = make_model([helper.make_node("Slice", ["x"], ["y"], starts=[1, 0], ends=[3, 1000], axes=[0, 2], name="sl")],
+                       {"x": [4, 3, 5]}, {"y": None}, opset=9)
+    g = import_onnx(model, check_runtime=False)
+    sl = g.nodes[0]
+    assert [g.constants[i].tolist() for i in sl.inputs[1:]] == [[1, 0], [3, 1000], [0, 2]]
+    check_vs_ort(model, {"x": f32(4, 3, 5, seed=1)}, run_passes(g))
+
+
+def test_opset11_split_and_opset10_pad_and_resize_upgraded():
+    model = make_model([helper.make_node("Split", ["x"], ["a", "b"], axis=1, split=[1, 2], name="split"),
+                        helper.make_node("Pad", ["a"], ["p"], pads=[0, 0, 1, 1, 0, 0, 1, 1], value=0.5, name="pad"),
+                        helper.make_node("Resize", ["b", "scales"], ["r"], mode="nearest", name="resize")],
+                       {"x": [1, 3, 4, 5]}, {"p": None, "r": None}, {"scales": np.array([1, 1, 2, 2], np.float32)},
+                       opset=10)
+    g = import_onnx(model, check_runtime=False)
+    split, pad, resize = g.nodes
+    assert split.attrs == {"axis": 1} and g.constants[split.inputs[1]].tolist() == [1, 2]
+    assert g.constants[pad.inputs[1]].tolist() == [0, 0, 1, 1, 0, 0, 1, 1]
+    assert g.constants[pad.inputs[2]] == np.float32(0.5) and pad.attrs == {"mode": "constant"}
+    assert resize.inputs == ["b", "", "scales"]
+    assert resize.attrs["coordinate_transformation_mode"] == "asymmetric" and resize.attrs["nearest_mode"] == "floor"
+    check_vs_ort(model, {"x": f32(1, 3, 4, 5, seed=1)}, run_passes(g))
+
+
+def test_resize_opset11_empty_roi_dropped_and_defaults_filled():
+    model = make_model([helper.make_node("Resize", ["x", "roi", "scales"], ["y"], mode="linear", name="rs")],
+                       {"x": [1, 2, 3, 4]}, {"y": None},
+                       {"roi": np.zeros(0, np.float32), "scales": np.array([1, 1, 2, 1.5], np.float32)}, opset=11)
+    rs = import_onnx(model, check_runtime=False).nodes[0]
+    assert rs.inputs == ["x", "", "scales"]
+    assert rs.attrs["coordinate_transformation_mode"] == "half_pixel" and rs.attrs["mode"] == "linear"
+    check_vs_ort(model, {"x": f32(1, 2, 3, 4, seed=2)})
+
+
+def test_softmax_opset11_non_last_axis_keeps_flatten_semantics():
+    model = make_model([helper.make_node("Softmax", ["x"], ["y"], axis=1, name="sm"),
+                        helper.make_node("Softmax", ["x"], ["z"], axis=3, name="last")],
+                       {"x": [2, 3, 4, 5]}, {"y": None, "z": None}, opset=11)
+    g = import_onnx(model, check_runtime=False)
+    assert ops(g) == ["Shape", "Flatten", "Softmax", "Reshape", "Softmax"]
+    assert g.nodes[-1].attrs == {"axis": -1}
+    check_vs_ort(model, {"x": f32(2, 3, 4, 5, seed=3)}, run_passes(g))
+
+
+def test_inputs_constants_and_dtypes():
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, None, 8])
+    w_as_input = helper.make_tensor_value_info("W", TensorProto.FLOAT, [4, 3, 1, 1])
+    idx = helper.make_tensor_value_info("idx", TensorProto.INT64, [2])
+    const = helper.make_node("Constant", [], ["k"], value=numpy_helper.from_array(np.array([7, 8], np.int64)))
+    nodes = [helper.make_node("Conv", ["x", "W"], ["y"], name="conv"), const,
+             helper.make_node("Add", ["idx", "k"], ["z"], name="add")]
+    g_proto = helper.make_graph(nodes, "g", [x, w_as_input, idx],
+                                [helper.make_tensor_value_info("y", TensorProto.FLOAT, None),
+                                 helper.make_tensor_value_info("z", TensorProto.INT64, None)],
+                                [numpy_helper.from_array(f32(4, 3, 1, 1), "W")])
+    model = helper.make_model(g_proto, opset_imports=[helper.make_opsetid("", 13)])
+    g = import_onnx(model, check_runtime=False)
+    assert [(t.name, t.shape, t.dtype) for t in g.inputs] == [("x", (None, 3, None, 8), "float32"),
+                                                             ("idx", (2,), "int64")]
+    assert g.constants["W"].dtype == np.float32 and g.constants["k"].dtype == np.int64
+    assert "Constant" not in ops(g)
+
+
+# ----- errors ---------------------------------------------------------------------------------------------
+
+def unsupported_model():
+    return make_model([helper.make_node("FancyOp", ["x"], ["a"], name="f1"),
+                       helper.make_node("Relu", ["a"], ["b"], name="relu"),
+                       helper.make_node("OtherOp", ["b"], ["c"], name="o1"),
+                       helper.make_node("FancyOp", ["c"], ["y"], name="f2")],
+                      {"x": [1, 2]}, {"y": None})
+
+
+def test_all_unsupported_ops_named_at_once(tmp_path):
+    with pytest.raises(UnsupportedOpError) as e:
+        import_onnx(unsupported_model())
+    assert e.value.ops == ["FancyOp", "OtherOp"]
+    assert "FancyOp" in str(e.value) and "OtherOp" in str(e.value)
+    with pytest.raises(UnsupportedOpError) as e:
+        jitmnn.convert(unsupported_model(), str(tmp_path / "m.jmnn"))
+    assert e.value.ops == ["FancyOp", "OtherOp"]
+    assert not (tmp_path / "m.jmnn").exists()
+
+
+def test_runtime_missing_ops_are_named_too(monkeypatch):
+    from jitmnn.ops import registry
+
+    real = registry.has_op
+    monkeypatch.setattr(registry, "has_op", lambda op: op != "Relu" and real(op))
+    with pytest.raises(UnsupportedOpError) as e:
+        import_onnx(unsupported_model())
+    assert e.value.ops == ["FancyOp", "OtherOp", "Relu"]
+
+
+def test_unsupported_attribute_value_names_the_node():
+    model = make_model([helper.make_node("Resize", ["x", "", "scales"], ["y"], mode="cubic", name="my_resize")],
+                       {"x": [1, 1, 2, 2]}, {"y": None}, {"scales": np.array([1, 1, 2, 2], np.float32)})
+    with pytest.raises(ConversionError, match="my_resize"):
+        import_onnx(model, check_runtime=False)
+    model = make_model([helper.make_node("Conv", ["x", "W"], ["y"], auto_pad="BOGUS", name="bad_conv")],
+                       {"x": [1, 3, 4, 4]}, {"y": None}, {"W": f32(2, 3, 1, 1)})
+    with pytest.raises(ConversionError, match="bad_conv"):
+        import_onnx(model, check_runtime=False)
+
+
+def test_unreadable_source_is_a_conversion_error(tmp_path):
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"\x08\x07garbage-not-protobuf\xff\xff")
+    with pytest.raises(ConversionError):
+        jitmnn.convert(str(bad), str(tmp_path / "o.jmnn"))
+    with pytest.raises(ConversionError, match="not found"):
+        jitmnn.convert(str(tmp_path / "missing.onnx"), str(tmp_path / "o.jmnn"))
+
+
+def test_compression_options_go_through_the_hook(tmp_path, monkeypatch):
+    seen = {}
+
+    def fake(graph, options, warnings):
+        seen.update(options)
+        warnings.append("compressed (test hook)")
+        return graph
+
+    model = make_model([helper.make_node("Relu", ["x"], ["y"])], {"x": [1, 2]}, {"y": None})
+    monkeypatch.setattr(api, "_compress", fake)
+    report = jitmnn.convert(model, str(tmp_path / "m.jmnn"), weight_quant_bits=4, block_size=32)
+    assert seen == {"fp16": False, "bf16": False, "weight_quant_bits": 4, "block_size": 32, "asymmetric": False,
+                    "compression_params": None}
+    assert "compressed (test hook)" in report["warnings"]
+
+
+# ----- convert() and its report ---------------------------------------------------------------------------
+
+def test_convert_writes_a_loadable_file_and_reports(tmp_path):
+    c = 8
+    model = make_model(
+        [helper.make_node("Conv", ["x", "W", "b"], ["c"], pads=[1, 1, 1, 1], name="conv"), bn_node("c", "bn_out"),
+         helper.make_node("Relu", ["bn_out"], ["y"], name="relu")],
+        {"x": [1, 3, 9, 9]}, {"y": None}, {**conv_inits(c, 3), **bn_inits(c)})
+    src, dst = tmp_path / "m.onnx", tmp_path / "m.jmnn"
+    onnx.save(model, str(src))
+    report = jitmnn.convert(str(src), str(dst))
+    assert report["source_bytes"] == os.path.getsize(src) and report["output_bytes"] == os.path.getsize(dst)
+    assert report["ops_before"] == {"BatchNormalization": 1, "Conv": 1, "Relu": 1}
+    assert report["ops_after"] == {"Conv": 1}
+    assert report["passes"]["fold_batchnorm"] == 1 and report["passes"]["fuse_activations"] == 1
+    assert "conv" in api.format_report(report)
+    x = f32(1, 3, 9, 9, seed=3)
+    m = jitmnn.load(str(dst))
+    np.testing.assert_allclose(m.run({"x": x})["y"], ort_run(model, {"x": x})["y"], atol=CONVERTED_VS_ORT * 10,
+                               rtol=CONVERTED_VS_ORT)
+
+
+def test_every_onnx_op_in_the_converter_table_has_a_function():
+    assert all(callable(fn) for fn in CONVERTERS.values())
+    for op in ("Conv", "ConvTranspose", "BatchNormalization", "Resize", "Squeeze", "Slice", "Clip", "HardSigmoid"):
+        assert op in CONVERTERS
+
+
+# ----- the real PP-OCR models -----------------------------------------------------------------------------
+
+@pytest.fixture(params=["det", "rec", "cls"])
+def ppocr_model(request):
+    from jitmnn.models import ppocr
+
+    try:
+        return ppocr.ppocr_model_path(request.param)
+    except ppocr.PPOCRModelNotFound as e:
+        pytest.skip(str(e))
+
+
+def test_ppocr_models_convert_structurally(ppocr_model):
+    """Every op has a converter; BN is folded everywhere it follows a conv; every HardSwish pattern is
+    recognised; the result is a valid graph with a smaller op count."""
+    model = onnx.load(ppocr_model)
+    log = {}
+    g = run_passes(import_onnx(model, check_runtime=False), log)
+    g.validate()
+    before = {}
+    for n in model.graph.node:
+        before[n.op_type] = before.get(n.op_type, 0) + 1
+    after = g.op_counts()
+    assert len(g.nodes) < len(model.graph.node) - before.get("Constant", 0)
+    assert "Identity" not in after and "Constant" not in after
+    assert after.get("Clip", 0) == 0, "every Clip in PP-OCR is ReLU6 inside a HardSwish"
+    assert after.get("BatchNormalization", 0) == 0, "every BN follows a conv (after its bias Add folds)"
+    fused = [n for n in g.nodes if n.attrs.get("activation")]
+    assert len(fused) >= 20
+    assert all(n.attrs.get("fused_from") for n in fused)
+    assert log["recognize_hardswish"]
+    assert [t.shape[1] for t in g.inputs] == [3]
+
+
+def test_ppocr_models_convert_to_files(ppocr_model, tmp_path):
+    g = run_passes(import_onnx(ppocr_model, check_runtime=False))
+    require_runtime(g)
+    dst = tmp_path / "m.jmnn"
+    report = jitmnn.convert(ppocr_model, str(dst))
+    assert report["output_bytes"] == os.path.getsize(dst)
+    assert report["nodes_after"] < report["nodes_before"]
+    from jitmnn import format as jformat
+
+    jformat.verify(str(dst))
+    assert jformat.load(str(dst)).op_counts() == report["ops_after"]
