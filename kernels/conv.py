@@ -17,30 +17,39 @@ def im2col_tile(x, cols, col0, ncols, OW, kh, kw, sh, sw, ph, pw, dh, dw):
     for c in range(C):
         for i in range(kh):
             for j in range(kw):
-                r = (c * kh + i) * kw + j
+                crow = cols[(c * kh + i) * kw + j]
+                off = j * dw - pw
+                # ow is valid iff 0 <= ow*sw + off < W
+                lo_all = 0 if off >= 0 else (-off + sw - 1) // sw
+                hi_all = (W - 1 - off) // sw + 1 if W - 1 - off >= 0 else 0
                 p = col0
                 while p < p_end:
                     oh = p // OW
                     ow0 = p - oh * OW
                     ow1 = min(OW, ow0 + (p_end - p))
-                    base = p - col0 - ow0  # column index of (oh, 0) in this tile
+                    base = p - col0 - ow0  # tile column of (oh, 0)
                     ih = oh * sh - ph + i * dh
                     if ih < 0 or ih >= H:
-                        for ow in range(ow0, ow1):
-                            cols[r, base + ow] = zero
+                        crow[base + ow0:base + ow1] = zero
                     else:
-                        # ow valid iff 0 <= ow*sw - pw + j*dw < W
-                        off = j * dw - pw
-                        lo = 0 if off >= 0 else (-off + sw - 1) // sw
-                        hi = (W - 1 - off) // sw + 1 if W - 1 - off >= 0 else 0
-                        lo = min(max(lo, ow0), ow1)
-                        hi = min(max(hi, lo), ow1)
-                        for ow in range(ow0, lo):
-                            cols[r, base + ow] = zero
-                        for ow in range(lo, hi):
-                            cols[r, base + ow] = x[c, ih, ow * sw + off]
-                        for ow in range(hi, ow1):
-                            cols[r, base + ow] = zero
+                        xrow = x[c, ih]
+                        lo = min(max(lo_all, ow0), ow1)
+                        hi = min(max(hi_all, lo), ow1)
+                        if lo > ow0:
+                            crow[base + ow0:base + lo] = zero
+                        # Slices, so the copy loops index from 0 (no negative-index wraparound checks,
+                        # which stop LLVM from vectorising; measured 4x on the copy).
+                        dst = crow[base + lo:base + hi]
+                        if sw == 1:
+                            src = xrow[lo + off:hi + off]
+                            for t in range(hi - lo):
+                                dst[t] = src[t]
+                        else:
+                            src = xrow[lo * sw + off:]
+                            for t in range(hi - lo):
+                                dst[t] = src[t * sw]
+                        if ow1 > hi:
+                            crow[base + hi:base + ow1] = zero
                     p += ow1 - ow0
 
 
