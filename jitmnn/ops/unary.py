@@ -1,31 +1,132 @@
-"""Unary elementwise ops: shape rule = identity; kernels in kernels/unary.py."""
+"""Unary elementwise ops: shape rule = identity; one kernel (kernels/unary.py) selected by op code.
+
+Relu, Clip (min/max as optional inputs, or opset<11 attributes), Sigmoid, HardSigmoid, HardSwish (our IR
+op), Tanh, Sqrt, Exp, Log, Neg, Abs, Reciprocal, Erf, Gelu, LeakyRelu, Softplus; Identity is a free view."""
+
+import math
 
 import numpy as np
 
 from jitmnn.kernels import unary as K
 
+from ..errors import ShapeError
+from . import _util as U
 from .registry import Algorithm, OpDef, register_algorithm, register_op
 
-# Memory-bound: ~1 ns per element is a fair estimate on this machine.
-NS_PER_ELEMENT = 1.0
+# Transcendental loops cost several times a copy (exp/tanh/erf are not vectorised without SVML).
+_CODES = {
+    "Relu": (K.RELU, 1.0), "Clip": (K.CLIP, 1.0), "Sigmoid": (K.SIGMOID, 6.0), "HardSigmoid": (K.HARDSIGMOID, 1.0),
+    "HardSwish": (K.HARDSWISH, 1.0), "Tanh": (K.TANH, 8.0), "Sqrt": (K.SQRT, 1.5), "Exp": (K.EXP, 6.0),
+    "Neg": (K.NEG, 1.0), "Erf": (K.ERF, 8.0), "Gelu": (K.GELU, 10.0), "LeakyRelu": (K.LEAKYRELU, 1.0),
+    "Abs": (K.ABS, 1.0), "Log": (K.LOG, 6.0), "Reciprocal": (K.RECIPROCAL, 1.5), "Softplus": (K.SOFTPLUS, 12.0),
+}
 
 
 def _same(node, shapes, dtypes, consts):
+    if not shapes or shapes[0] is None:
+        raise ShapeError(f"{node.op} needs an input")
     return [(shapes[0], dtypes[0])]
 
 
-def _numel(ctx):
-    return int(np.prod(ctx.out_shapes[0]))
+def _erf(x):
+    return np.vectorize(math.erf, otypes=[np.float64])(np.asarray(x, np.float64))
 
 
-def _is_f32(ctx):
-    return ctx.in_dtypes[0] == np.float32
+def _clip_bounds(node, values):
+    """(min, max) from inputs 1/2 (opset >= 11) or attributes (opset 6); None for an absent bound."""
+    lo = values[1] if len(values) > 1 and values[1] is not None else node.attrs.get("min")
+    hi = values[2] if len(values) > 2 and values[2] is not None else node.attrs.get("max")
+    return lo, hi
 
 
-def _run_relu(packed, params, ins, outs, scratch):
-    K.relu(ins[0].reshape(-1), outs[0].reshape(-1))
+def _ref_clip(node, x):
+    lo, hi = _clip_bounds(node, x)
+    y = np.asarray(x[0])
+    if lo is not None:
+        y = np.maximum(y, np.asarray(lo).astype(y.dtype))
+    if hi is not None:
+        y = np.minimum(y, np.asarray(hi).astype(y.dtype))
+    return [y]
 
 
-register_op(OpDef("Relu", _same, lambda node, x: [np.maximum(x[0], 0).astype(x[0].dtype)]))
-register_algorithm(Algorithm("Relu", "numba", run=_run_relu, applies=_is_f32,
-                             cost=lambda ctx: _numel(ctx) * NS_PER_ELEMENT / 1e3))
+def _gelu_ref(node, x):
+    v = np.asarray(x[0], np.float64)
+    if node.attrs.get("approximate", "none") == "tanh":
+        return [0.5 * v * (1 + np.tanh(np.sqrt(2 / np.pi) * (v + 0.044715 * v ** 3)))]
+    return [0.5 * v * (1 + _erf(v / np.sqrt(2)))]
+
+
+def _f64(fn):
+    """Reference in float64, cast back to the input dtype."""
+    return lambda node, x: [np.asarray(fn(node, np.asarray(x[0], np.float64))).astype(np.asarray(x[0]).dtype)]
+
+
+_REFERENCES = {
+    "Relu": lambda node, x: [np.maximum(x[0], 0).astype(np.asarray(x[0]).dtype)],
+    "Clip": _ref_clip,
+    "Sigmoid": _f64(lambda node, v: 1 / (1 + np.exp(-v))),
+    "HardSigmoid": _f64(lambda node, v: np.clip(node.attrs.get("alpha", 0.2) * v + node.attrs.get("beta", 0.5), 0, 1)),
+    "HardSwish": _f64(lambda node, v: v * np.clip(v + 3, 0, 6) / 6),
+    "Tanh": _f64(lambda node, v: np.tanh(v)),
+    "Sqrt": _f64(lambda node, v: np.sqrt(v)),
+    "Exp": _f64(lambda node, v: np.exp(v)),
+    "Log": _f64(lambda node, v: np.log(v)),
+    "Neg": lambda node, x: [np.negative(x[0])],
+    "Abs": lambda node, x: [np.abs(x[0])],
+    "Reciprocal": _f64(lambda node, v: 1 / v),
+    "Erf": _f64(lambda node, v: _erf(v)),
+    "Gelu": lambda node, x: [_gelu_ref(node, x)[0].astype(np.asarray(x[0]).dtype)],
+    "LeakyRelu": _f64(lambda node, v: np.where(v >= 0, v, v * node.attrs.get("alpha", 0.01))),
+    "Softplus": _f64(lambda node, v: np.logaddexp(0, v)),
+}
+
+
+def _params(ctx):
+    """(code, p0, p1) for the kernel; None when a Clip bound is not known at plan time."""
+    op = ctx.node.op
+    code = _CODES[op][0]
+    p0 = p1 = 0.0
+    if op == "Clip":
+        if any(U.has_input(ctx.node, i) and ctx.consts[i] is None for i in (1, 2)):
+            return None
+        lo, hi = _clip_bounds(ctx.node, ctx.consts)
+        p0 = float(np.asarray(lo)) if lo is not None else -np.inf
+        p1 = float(np.asarray(hi)) if hi is not None else np.inf
+    elif op == "HardSigmoid":
+        p0, p1 = ctx.attr("alpha", 0.2), ctx.attr("beta", 0.5)
+    elif op == "LeakyRelu":
+        p0 = ctx.attr("alpha", 0.01)
+    elif op == "Gelu" and ctx.attr("approximate", "none") == "tanh":
+        code = K.GELU_TANH
+    n = U.numel(ctx.out_shapes[0])
+    nchunks = max(1, min(8 * max(ctx.threads, 2), n // 16384))
+    return code, np.float32(p0), np.float32(p1), nchunks
+
+
+def _applies(ctx):
+    return U.all_f32(ctx, [0]) and _params(ctx) is not None
+
+
+def _run(packed, params, ins, outs, scratch):
+    code, p0, p1, _ = params
+    K.unary(ins[0].reshape(-1), outs[0].reshape(-1), code, p0, p1)
+
+
+def _run_parallel(packed, params, ins, outs, scratch):
+    code, p0, p1, nchunks = params
+    K.unary_parallel(ins[0].reshape(-1), outs[0].reshape(-1), code, p0, p1, nchunks)
+
+
+def _cost(ctx):
+    return U.cost_elements(ctx) * _CODES[ctx.node.op][1]
+
+
+for _op, _ref in _REFERENCES.items():
+    register_op(OpDef(_op, _same, _ref))
+    register_algorithm(Algorithm(_op, "numba", run=_run, applies=_applies, setup=_params, cost=_cost,
+                                 doc="one vectorised loop per op code over the flat buffer"))
+    register_algorithm(Algorithm(_op, "numba_parallel", run=_run_parallel, applies=_applies, setup=_params,
+                                 cost=lambda ctx: U.parallel_cost(ctx, _cost(ctx)),
+                                 doc="unary over contiguous chunks spread across threads"))
+
+register_op(OpDef("Identity", _same, lambda node, x: [np.asarray(x[0]).copy()], alias_input=0))

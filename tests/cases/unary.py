@@ -2,7 +2,40 @@ import numpy as np
 
 from tests.harness import Case, rng
 
+X = rng(1).standard_normal((2, 13, 7, 9)).astype(np.float32) * 3
+POS = np.abs(rng(2).standard_normal((1, 17, 17, 18)).astype(np.float32)) + np.float32(0.1)
+# Big enough that the parallel variants really split the buffer into several chunks.
+BIG = rng(3).standard_normal((2, 3, 160, 171)).astype(np.float32) * 4
+f32 = np.float32
+
 CASES = [
-    Case("Relu", [rng(1).standard_normal((2, 13, 7, 9)).astype(np.float32)], id="odd"),
+    Case("Relu", [X], id="odd"),
     Case("Relu", [rng(2).standard_normal((1, 1, 1, 1)).astype(np.float32)], id="scalar-like"),
+    Case("Relu", [BIG], id="big"),
+    # Clip: min/max as plan-time inputs (opset 11+), one bound omitted, opset-6 attributes, 3-D.
+    Case("Clip", [X, f32(0.0), f32(6.0)], const_inputs=(1, 2), id="relu6"),
+    Case("Clip", [X, f32(-1.5), None], const_inputs=(1,), id="min-only"),
+    Case("Clip", [X, None, f32(0.25)], const_inputs=(2,), id="max-only"),
+    Case("Clip", [X[0]], attrs={"min": -0.5, "max": 0.5}, id="attrs-3d"),
+    Case("Clip", [np.arange(-5, 5, dtype=np.int64), np.int64(-2), np.int64(3)], const_inputs=(1, 2), id="int64"),
+    Case("Sigmoid", [X], id="odd"),
+    Case("Sigmoid", [BIG], id="big"),
+    Case("HardSigmoid", [X], attrs={"alpha": 0.16666670143604279, "beta": 0.5}, id="ppocr"),
+    Case("HardSigmoid", [X], id="defaults"),
+    Case("HardSwish", [X], id="odd"),
+    Case("HardSwish", [BIG], id="big"),
+    Case("Tanh", [X], id="odd"),
+    Case("Sqrt", [POS], id="pos"),
+    Case("Exp", [X], id="odd"),
+    Case("Log", [POS], id="pos"),
+    Case("Neg", [X], id="odd"),
+    Case("Neg", [np.array([3, -4], np.int64)], id="int64"),
+    Case("Abs", [X], id="odd"),
+    Case("Reciprocal", [POS], id="pos"),
+    Case("Erf", [X], id="odd"),
+    Case("Gelu", [X], id="erf"),
+    Case("Gelu", [X], attrs={"approximate": "tanh"}, id="tanh"),
+    Case("LeakyRelu", [X], attrs={"alpha": 0.1}, id="odd"),
+    Case("Softplus", [X], id="odd"),
+    Case("Identity", [X], id="odd"),
 ]

@@ -1,5 +1,46 @@
+"""Unary references in float64 with the textbook formulas (math.erf per element for Erf/Gelu)."""
+
+import math
+
 import numpy as np
+
+
+def _f(x):
+    return np.asarray(x, np.float64)
+
+
+def _clip(attrs, x):
+    lo = x[1] if len(x) > 1 and x[1] is not None else attrs.get("min", -np.inf)
+    hi = x[2] if len(x) > 2 and x[2] is not None else attrs.get("max", np.inf)
+    return [np.minimum(np.maximum(_f(x[0]), float(lo)), float(hi))]
+
+
+_erf = np.vectorize(math.erf)
+
+
+def _gelu(attrs, x):
+    v = _f(x[0])
+    if attrs.get("approximate", "none") == "tanh":
+        return [0.5 * v * (1 + np.tanh(math.sqrt(2 / math.pi) * (v + 0.044715 * v ** 3)))]
+    return [0.5 * v * (1 + _erf(v / math.sqrt(2)))]
+
 
 REFERENCES = {
     "Relu": lambda attrs, x: [np.where(x[0] > 0, x[0], 0.0)],
+    "Clip": _clip,
+    "Sigmoid": lambda attrs, x: [1 / (1 + np.exp(-_f(x[0])))],
+    "HardSigmoid": lambda attrs, x: [np.minimum(np.maximum(attrs.get("alpha", 0.2) * _f(x[0]) + attrs.get("beta", 0.5), 0), 1)],
+    "HardSwish": lambda attrs, x: [_f(x[0]) * np.minimum(np.maximum(_f(x[0]) + 3, 0), 6) / 6],
+    "Tanh": lambda attrs, x: [np.tanh(_f(x[0]))],
+    "Sqrt": lambda attrs, x: [np.sqrt(_f(x[0]))],
+    "Exp": lambda attrs, x: [np.exp(_f(x[0]))],
+    "Log": lambda attrs, x: [np.log(_f(x[0]))],
+    "Neg": lambda attrs, x: [-_f(x[0])],
+    "Abs": lambda attrs, x: [np.abs(_f(x[0]))],
+    "Reciprocal": lambda attrs, x: [1 / _f(x[0])],
+    "Erf": lambda attrs, x: [_erf(_f(x[0]))],
+    "Gelu": _gelu,
+    "LeakyRelu": lambda attrs, x: [np.where(_f(x[0]) >= 0, _f(x[0]), _f(x[0]) * attrs.get("alpha", 0.01))],
+    "Softplus": lambda attrs, x: [np.log1p(np.exp(-np.abs(_f(x[0])))) + np.maximum(_f(x[0]), 0)],
+    "Identity": lambda attrs, x: [np.array(x[0])],
 }

@@ -1,0 +1,166 @@
+"""Binary broadcast ops (numpy/ONNX multidirectional broadcasting): Add, Sub, Mul, Div, Pow, Max, Min,
+plus the comparison/selection ops shape arithmetic needs (Equal, Less, Greater, Where, Not, And, Or).
+
+The float32 kernel (kernels/elementwise.py) takes every broadcast pattern through one signature: `collapse`
+merges dims with the same broadcast pattern and expresses each operand as element strides in a 4-D box.
+Integer tensors (shape arithmetic, folded at plan time) use the numpy reference."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jitmnn.kernels import elementwise as K
+
+from ..errors import ShapeError
+from . import _util as U
+from .registry import Algorithm, OpDef, register_algorithm, register_op
+
+BOX_RANK = 4
+
+
+def broadcast_shape(shapes) -> tuple:
+    rank = max(len(s) for s in shapes)
+    out = []
+    for d in range(rank):
+        dims = {s[len(s) - rank + d] for s in shapes if len(s) - rank + d >= 0}
+        dims.discard(1)
+        if len(dims) > 1:
+            raise ShapeError(f"shapes {' and '.join(str(tuple(s)) for s in shapes)} do not broadcast "
+                             f"(axis {d - rank}: sizes {sorted(dims)})")
+        out.append(dims.pop() if dims else 1)
+    return tuple(out)
+
+
+def collapse(out_shape, a_shape, b_shape, rank=BOX_RANK):
+    """(box shape, a strides, b strides) as int64[rank] with 0 strides on broadcast dims; None if the
+    pattern needs more than `rank` dims after merging dims that broadcast alike."""
+    r = len(out_shape)
+    a = (1,) * (r - len(a_shape)) + tuple(a_shape)
+    b = (1,) * (r - len(b_shape)) + tuple(b_shape)
+    dims: list = []  # [size, a_full, b_full]
+    for n, da, db in zip(out_shape, a, b):
+        if n == 1:
+            continue
+        fa, fb = da == n, db == n
+        if dims and dims[-1][1] == fa and dims[-1][2] == fb:
+            dims[-1][0] *= n
+        else:
+            dims.append([n, fa, fb])
+    if len(dims) > rank:
+        return None
+    dims = [[1, False, False]] * (rank - len(dims)) + dims
+    shape = np.array([d[0] for d in dims], np.int64)
+    sa, sb = np.zeros(rank, np.int64), np.zeros(rank, np.int64)
+    acc_a = acc_b = 1
+    for k in range(rank - 1, -1, -1):
+        n, fa, fb = dims[k]
+        if fa:
+            sa[k], acc_a = acc_a, acc_a * n
+        if fb:
+            sb[k], acc_b = acc_b, acc_b * n
+    return shape, sa, sb
+
+
+def _infer_binary(node, shapes, dtypes, consts):
+    if len(shapes) != 2 or shapes[0] is None or shapes[1] is None:
+        raise ShapeError(f"{node.op} takes two inputs, got {len(shapes)}")
+    return [(broadcast_shape([shapes[0], shapes[1]]), dtypes[0])]
+
+
+def _int_div(a, b):
+    """ONNX integer Div truncates toward zero (C semantics), unlike numpy's floor division."""
+    q = np.abs(a) // np.maximum(np.abs(b), 1)
+    return np.where((a < 0) != (b < 0), -q, q)
+
+
+_NUMPY = {
+    "Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Pow": np.power, "Max": np.maximum, "Min": np.minimum,
+}
+
+
+def _binary_reference(node, x):
+    a, b = np.asarray(x[0]), np.asarray(x[1])
+    if node.op == "Div":
+        out = _int_div(a, b) if a.dtype.kind in "iu" and b.dtype.kind in "iu" else np.divide(a, b)
+    elif node.op == "Pow":
+        out = np.power(a.astype(np.float64), b.astype(np.float64)) if a.dtype.kind == "f" else np.power(a, b)
+    else:
+        out = _NUMPY[node.op](a, b)
+    return [np.asarray(out).astype(a.dtype, copy=False)]
+
+
+def _setup_binary(ctx):
+    box = collapse(ctx.out_shapes[0], ctx.in_shapes[0], ctx.in_shapes[1])
+    shape, sa, sb = box
+    rows = int(shape[0] * shape[1] * shape[2])
+    nsplit = 1
+    if rows < 4 * max(ctx.threads, 2):  # too few rows to share: cut each row into pieces as well
+        nsplit = max(1, min(4 * max(ctx.threads, 2), int(shape[3]) // 4096))
+    return (shape, sa, sb, K.CODES[ctx.node.op], nsplit, [c is not None for c in ctx.consts])
+
+
+def _pack_binary(ctx):
+    """Constant operands copied once to writable float32 (a read-only mmap is another Numba type)."""
+    return [U.writable_f32(c).reshape(-1) if c is not None else None for c in ctx.consts]
+
+
+def _operands(packed, ins):
+    a = packed[0] if packed and packed[0] is not None else ins[0].reshape(-1)
+    b = packed[1] if packed and packed[1] is not None else ins[1].reshape(-1)
+    return a, b
+
+
+def _run_binary(packed, params, ins, outs, scratch):
+    shape, sa, sb, op, _, _ = params
+    a, b = _operands(packed, ins)
+    K.binary(a, b, outs[0].reshape(-1), shape, sa, sb, op)
+
+
+def _run_binary_parallel(packed, params, ins, outs, scratch):
+    shape, sa, sb, op, nsplit, _ = params
+    a, b = _operands(packed, ins)
+    K.binary_parallel(a, b, outs[0].reshape(-1), shape, sa, sb, op, nsplit)
+
+
+def _applies_binary(ctx):
+    return U.all_f32(ctx) and collapse(ctx.out_shapes[0], ctx.in_shapes[0], ctx.in_shapes[1]) is not None
+
+
+def _pack_bytes(ctx):
+    return sum(U.numel(s) * 4 for s, c in zip(ctx.in_shapes, ctx.consts) if c is not None)
+
+
+for _op in ("Add", "Sub", "Mul", "Div", "Pow", "Max", "Min"):
+    register_op(OpDef(_op, _infer_binary, _binary_reference))
+    register_algorithm(Algorithm(
+        _op, "numba", run=_run_binary, applies=_applies_binary, pack=_pack_binary, setup=_setup_binary,
+        weight_bytes=_pack_bytes, cost=lambda ctx: U.cost_elements(ctx) * (4.0 if ctx.node.op == "Pow" else 1.0),
+        doc="broadcast via a collapsed 4-D box with 0 strides; vectorised contiguous/scalar rows"))
+    register_algorithm(Algorithm(
+        _op, "numba_parallel", run=_run_binary_parallel, applies=_applies_binary, pack=_pack_binary,
+        setup=_setup_binary, weight_bytes=_pack_bytes,
+        cost=lambda ctx: U.parallel_cost(ctx, U.cost_elements(ctx) * (4.0 if ctx.node.op == "Pow" else 1.0)),
+        doc="binary over rows spread across threads"))
+
+
+# ----- comparisons and selection: small tensors (masks, shape arithmetic); numpy reference only --------
+def _infer_compare(node, shapes, dtypes, consts):
+    return [(broadcast_shape([shapes[0], shapes[1]]), np.bool_)]
+
+
+_COMPARE = {"Equal": np.equal, "Less": np.less, "Greater": np.greater, "LessOrEqual": np.less_equal,
+            "GreaterOrEqual": np.greater_equal, "And": np.logical_and, "Or": np.logical_or, "Xor": np.logical_xor}
+for _op, _fn in _COMPARE.items():
+    register_op(OpDef(_op, _infer_compare, lambda node, x, fn=_fn: [fn(np.asarray(x[0]), np.asarray(x[1]))]))
+
+register_op(OpDef("Not", lambda node, s, d, c: [(s[0], np.bool_)], lambda node, x: [np.logical_not(x[0])]))
+
+
+def _infer_where(node, shapes, dtypes, consts):
+    if len(shapes) != 3:
+        raise ShapeError(f"Where takes (condition, X, Y), got {len(shapes)} inputs")
+    return [(broadcast_shape(shapes), dtypes[1])]
+
+
+register_op(OpDef("Where", _infer_where,
+                  lambda node, x: [np.where(np.asarray(x[0]).astype(bool), x[1], x[2]).astype(np.asarray(x[1]).dtype)]))

@@ -1,0 +1,30 @@
+import numpy as np
+
+from tests.harness import Case, rng
+
+X = rng(1).standard_normal((2, 13, 17, 18)).astype(np.float32)
+S = rng(2).standard_normal((1, 3, 7, 9)).astype(np.float32)
+
+CASES = [
+    # ResNet stem: 3x3 s2 p1; MobileNet-style 2x2 s2; cls model MaxPool 2x2 s2 no pad.
+    Case("MaxPool", [X], {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}, id="resnet-stem"),
+    Case("MaxPool", [X], {"kernel_shape": [2, 2], "strides": [2, 2], "pads": [0, 0, 0, 0]}, id="2x2s2"),
+    Case("MaxPool", [S], {"kernel_shape": [3, 2], "strides": [1, 2], "pads": [0, 1, 2, 0]}, id="asym-pads"),
+    Case("MaxPool", [S], {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [0, 0, 0, 0], "ceil_mode": 1}, id="ceil"),
+    # ceil_mode where the last window would start in the end padding and must be dropped.
+    Case("MaxPool", [S], {"kernel_shape": [2, 2], "strides": [2, 2], "pads": [1, 1, 1, 1], "ceil_mode": 1}, id="ceil-drop"),
+    Case("MaxPool", [X], {"kernel_shape": [3, 3], "strides": [1, 1], "pads": [2, 2, 2, 2], "dilations": [2, 2]}, id="dilated"),
+    Case("MaxPool", [S], {"kernel_shape": [3, 3], "auto_pad": "SAME_UPPER", "strides": [2, 2]}, id="same-upper"),
+    # rec model: AveragePool 3x2 stride 3x2, no padding.
+    Case("AveragePool", [X], {"kernel_shape": [3, 2], "strides": [3, 2], "pads": [0, 0, 0, 0]}, id="ppocr-rec"),
+    Case("AveragePool", [X], {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}, id="exclude-pad"),
+    Case("AveragePool", [X], {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1],
+                              "count_include_pad": 1}, id="include-pad"),
+    Case("AveragePool", [S], {"kernel_shape": [2, 3], "strides": [2, 2], "pads": [0, 1, 1, 1], "ceil_mode": 1,
+                              "count_include_pad": 1}, id="ceil-include"),
+    Case("AveragePool", [S], {"kernel_shape": [2, 3], "strides": [2, 2], "pads": [0, 1, 1, 1], "ceil_mode": 1},
+         id="ceil-exclude"),
+    Case("GlobalAveragePool", [X], id="odd"),
+    Case("GlobalAveragePool", [rng(3).standard_normal((1, 1, 1, 1)).astype(np.float32)], id="1x1"),
+    Case("GlobalMaxPool", [X], id="odd"),
+]

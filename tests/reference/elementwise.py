@@ -1,0 +1,51 @@
+"""Broadcast binary references: an explicit index loop over the output, each operand read through its own
+broadcast index (size-1 dims pinned to 0), in float64 -- independent of numpy's broadcasting machinery."""
+
+import numpy as np
+
+
+def _broadcast_loop(a, b, fn):
+    a, b = np.asarray(a), np.asarray(b)
+    rank = max(a.ndim, b.ndim)
+    sa = (1,) * (rank - a.ndim) + a.shape
+    sb = (1,) * (rank - b.ndim) + b.shape
+    out_shape = tuple(max(x, y) for x, y in zip(sa, sb))
+    ar, br = a.reshape(sa), b.reshape(sb)
+    out = np.empty(out_shape, np.float64 if a.dtype.kind == "f" else a.dtype)
+    for idx in np.ndindex(*out_shape):
+        ia = tuple(0 if d == 1 else i for d, i in zip(sa, idx))
+        ib = tuple(0 if d == 1 else i for d, i in zip(sb, idx))
+        out[idx] = fn(ar[ia].item(), br[ib].item())
+    return out
+
+
+def _trunc_div(x, y):
+    if isinstance(x, int) and isinstance(y, int):
+        q = abs(x) // abs(y)
+        return -q if (x < 0) != (y < 0) else q
+    return x / y
+
+
+def _bin(fn):
+    return lambda attrs, x: [_broadcast_loop(x[0], x[1], fn)]
+
+
+REFERENCES = {
+    "Add": _bin(lambda p, q: p + q),
+    "Sub": _bin(lambda p, q: p - q),
+    "Mul": _bin(lambda p, q: p * q),
+    "Div": _bin(_trunc_div),
+    "Pow": _bin(lambda p, q: float(p) ** float(q) if p >= 0 or float(q).is_integer() else float("nan")),
+    "Max": _bin(max),
+    "Min": _bin(min),
+    "Equal": lambda attrs, x: [_broadcast_loop(x[0], x[1], lambda p, q: p == q).astype(bool)],
+    "Less": lambda attrs, x: [_broadcast_loop(x[0], x[1], lambda p, q: p < q).astype(bool)],
+    "Greater": lambda attrs, x: [_broadcast_loop(x[0], x[1], lambda p, q: p > q).astype(bool)],
+    "LessOrEqual": lambda attrs, x: [_broadcast_loop(x[0], x[1], lambda p, q: p <= q).astype(bool)],
+    "GreaterOrEqual": lambda attrs, x: [_broadcast_loop(x[0], x[1], lambda p, q: p >= q).astype(bool)],
+    "And": lambda attrs, x: [_broadcast_loop(x[0], x[1], lambda p, q: bool(p and q)).astype(bool)],
+    "Or": lambda attrs, x: [_broadcast_loop(x[0], x[1], lambda p, q: bool(p or q)).astype(bool)],
+    "Xor": lambda attrs, x: [_broadcast_loop(x[0], x[1], lambda p, q: bool(p) != bool(q)).astype(bool)],
+    "Not": lambda attrs, x: [~np.asarray(x[0], bool)],
+    "Where": lambda attrs, x: [np.where(np.asarray(x[0], bool), x[1], x[2])],
+}

@@ -1,0 +1,31 @@
+"""Normalisation references, straight from the ONNX formulas in float64."""
+
+import numpy as np
+
+
+def _bn(attrs, x):
+    v, scale, bias, mean, var = (np.asarray(t, np.float64) for t in x[:5])
+    eps = attrs.get("epsilon", 1e-5)
+    out = np.empty_like(v)
+    for c in range(v.shape[1]):
+        out[:, c] = (v[:, c] - mean[c]) / np.sqrt(var[c] + eps) * scale[c] + bias[c]
+    return [out]
+
+
+def _ln(attrs, x):
+    v = np.asarray(x[0], np.float64)
+    axis = attrs.get("axis", -1) % v.ndim
+    eps = attrs.get("epsilon", 1e-5)
+    rows = v.reshape(int(np.prod(v.shape[:axis])), -1)
+    scale = np.broadcast_to(np.asarray(x[1], np.float64), v.shape[axis:]).reshape(-1)
+    bias = np.zeros_like(scale) if len(x) < 3 or x[2] is None else \
+        np.broadcast_to(np.asarray(x[2], np.float64), v.shape[axis:]).reshape(-1)
+    out = np.empty_like(rows)
+    for r in range(rows.shape[0]):
+        m = rows[r].sum() / rows.shape[1]
+        var = ((rows[r] - m) ** 2).sum() / rows.shape[1]
+        out[r] = (rows[r] - m) / np.sqrt(var + eps) * scale + bias
+    return [out.reshape(v.shape)]
+
+
+REFERENCES = {"BatchNormalization": _bn, "LayerNormalization": _ln}
