@@ -323,6 +323,64 @@ def test_hardswish_not_recognised_when_intermediate_is_shared():
     assert "HardSwish" not in ops(convert_graph(model))
 
 
+def _layernorm_nodes(x="x", y="y", square="pow"):
+    sq = (helper.make_node("Pow", ["d", "two"], ["p"], name="pow") if square == "pow"
+          else helper.make_node("Mul", ["d", "d"], ["p"], name="sq"))
+    return [helper.make_node("ReduceMean", [x], ["m"], axes=[-1], name="mean"),
+            helper.make_node("Sub", [x, "m"], ["d"], name="sub"), sq,
+            helper.make_node("ReduceMean", ["p"], ["v"], axes=[-1], name="var"),
+            helper.make_node("Add", ["v", "eps"], ["e"], name="add_eps"),
+            helper.make_node("Sqrt", ["e"], ["s"], name="sqrt"),
+            helper.make_node("Div", ["d", "s"], ["n"], name="div"),
+            helper.make_node("Mul", ["n", "gamma"], ["gn"], name="scale"),
+            helper.make_node("Add", ["gn", "beta"], [y], name="shift")]
+
+
+@pytest.mark.parametrize("square", ["pow", "mul"])
+def test_decomposed_layernorm_recognised(square):
+    c = 17
+    inits = {"two": np.float32(2), "eps": np.float32(1e-6), "gamma": f32(c, seed=1), "beta": f32(c, seed=2)}
+    model = make_model(_layernorm_nodes(square=square), {"x": [2, 7, c]}, {"y": None}, inits)
+    g = convert_graph(model)
+    require_runtime(g)
+    assert ops(g) == ["LayerNormalization"]
+    ln = g.nodes[0]
+    assert ln.name == "shift" and ln.inputs == ["x", "gamma", "beta"]
+    assert ln.attrs["axis"] == -1 and ln.attrs["epsilon"] == pytest.approx(1e-6)
+    check_vs_ort(model, {"x": f32(2, 7, c, seed=3) * 3 + 1}, g)
+
+
+def test_layernorm_not_recognised_over_other_axis():
+    c = 5
+    nodes = _layernorm_nodes()
+    nodes[0] = helper.make_node("ReduceMean", ["x"], ["m"], axes=[1], name="mean")
+    inits = {"two": np.float32(2), "eps": np.float32(1e-6), "gamma": f32(c, seed=1), "beta": f32(c, seed=2)}
+    model = make_model(nodes, {"x": [2, 3, c]}, {"y": None}, inits)
+    assert "LayerNormalization" not in ops(convert_graph(model))
+
+
+@pytest.mark.parametrize("pads,shift,folds", [([0, 0, 0, 0], 0.3, True), ([1, 1, 1, 1], 0.0, True),
+                                              ([1, 1, 1, 1], 0.3, False)])
+def test_scalar_affine_folds_into_next_conv_only_when_exact(pads, shift, folds):
+    # PP-OCRv4: hardswish(conv) * a + b -> next conv. With zero padding the fold is exact only if b == 0.
+    inits = {**conv_inits(4, 3), "W2": f32(5, 4, 3, 3, seed=4), "b2": f32(5, seed=5),
+             "a": np.array([0.7], np.float32), "sh": np.array([shift], np.float32)}
+    model = make_model([helper.make_node("Conv", ["x", "W", "b"], ["c"], pads=[1, 1, 1, 1], name="conv1"),
+                        helper.make_node("Relu", ["c"], ["r"], name="relu"),
+                        helper.make_node("Mul", ["a", "r"], ["m"], name="aff_mul"),
+                        helper.make_node("Add", ["m", "sh"], ["t"], name="aff_add"),
+                        helper.make_node("Conv", ["t", "W2", "b2"], ["y"], pads=pads, name="conv2")],
+                       {"x": [1, 3, 7, 8]}, {"y": None}, inits)
+    g = convert_graph(model)
+    if folds:
+        assert ops(g) == ["Conv", "Conv"]
+        assert g.nodes[1].inputs[0] == g.nodes[0].outputs[0]
+        assert g.nodes[1].attrs["fused_from"] == ["aff_mul", "aff_add"]
+    else:
+        assert ops(g) == ["Conv", "Mul", "Add", "Conv"]
+    check_vs_ort(model, {"x": f32(1, 3, 7, 8, seed=6)}, g)
+
+
 # ----- constant folding, identities, dead code -----------------------------------------------------------
 
 def test_constant_folding_and_dead_code():

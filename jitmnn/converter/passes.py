@@ -468,6 +468,164 @@ def _silu(g, sig, y, consumers):
     return ("silu", [0.0, 0.0]), [sig, mul]
 
 
+# ----- LayerNormalization recognition --------------------------------------------------------------------
+
+def recognize_layernorm(g: Graph, log: list) -> Graph:
+    """The decomposed layer norm exporters emit (PP-OCRv4 rec's SVTR blocks):
+        m = ReduceMean(x, axes=[-1]); d = x - m; v = ReduceMean(d^2, axes=[-1]); n = d / Sqrt(v + eps)
+        y = n * gamma + beta
+    becomes LayerNormalization(x, gamma, beta, axis=-1, epsilon=eps), named after the final node."""
+    g = copy_graph(g)
+    if not registry.has_op("LayerNormalization"):
+        return g
+    changed = True
+    while changed:
+        changed = False
+        producers, consumers = g.producers(), g.consumers()
+        for n in g.nodes:
+            found = _match_layernorm(g, n, producers, consumers)
+            if found is None:
+                continue
+            x, gamma, beta, eps, absorbed = found
+            ln = Node(n.name, "LayerNormalization", [x, gamma] + ([beta] if beta else []), list(n.outputs),
+                      {"axis": -1, "epsilon": eps, "stash_type": 1})
+            _absorb(ln, *absorbed)
+            dead = {id(a) for a in absorbed}
+            g.nodes = [ln if m is n else m for m in g.nodes if id(m) not in dead]
+            log.append(f"recognised LayerNormalization at {n.name!r} ({len(absorbed) + 1} nodes)")
+            changed = True
+            break
+    return g
+
+
+def _last_axis_mean(node) -> bool:
+    return node is not None and node.op == "ReduceMean" and list(node.attrs.get("axes", [])) == [-1] \
+        and int(node.attrs.get("keepdims", 1)) == 1 and len([i for i in node.inputs if i]) == 1
+
+
+def _const_operand(g, node, op):
+    """(other input, constant input name) if `node` is binary `op` with one constant operand."""
+    if node is None or node.op != op or len(node.inputs) != 2:
+        return None
+    for xi in ((0, 1) if op in ("Mul", "Add") else (0,)):
+        if _const(g, node.inputs[1 - xi]) is not None and node.inputs[xi] not in g.constants:
+            return node.inputs[xi], node.inputs[1 - xi]
+    return None
+
+
+def _match_layernorm(g, end, producers, consumers):
+    add_b = _const_operand(g, end, "Add")
+    mul_node, beta = (producers.get(add_b[0]), add_b[1]) if add_b else (end, "")
+    if add_b and not _private(g, consumers, add_b[0], end):
+        return None
+    if not add_b:  # a Mul end: leave it to the Add of beta after it, if there is one
+        users = consumers.get(end.outputs[0], [])
+        if len(users) == 1 and _const_operand(g, users[0], "Add") and end.outputs[0] not in g.outputs:
+            return None
+    mul_g = _const_operand(g, mul_node, "Mul")
+    if mul_g is None:
+        return None
+    div = producers.get(mul_g[0])
+    gamma = mul_g[1]
+    gv, bv = _const(g, gamma), _const(g, beta) if beta else None
+    if gv.ndim != 1 or gv.dtype != np.float32 or (bv is not None and (bv.shape != gv.shape or bv.dtype != np.float32)):
+        return None
+    if div is None or div.op != "Div" or not _private(g, consumers, mul_g[0], mul_node):
+        return None
+    d, s_name = div.inputs
+    sqrt = producers.get(s_name)
+    if sqrt is None or sqrt.op != "Sqrt" or not _private(g, consumers, s_name, div):
+        return None
+    add_eps = _const_operand(g, producers.get(sqrt.inputs[0]), "Add")
+    eps = _scalar(g, add_eps[1]) if add_eps else None
+    if eps is None or not _private(g, consumers, sqrt.inputs[0], sqrt):
+        return None
+    var = producers.get(add_eps[0])
+    if not _last_axis_mean(var) or not _private(g, consumers, add_eps[0], producers[sqrt.inputs[0]]):
+        return None
+    sq = producers.get(var.inputs[0])
+    if sq is None or not _private(g, consumers, var.inputs[0], var):
+        return None
+    if sq.op == "Pow" and sq.inputs[0] == d and _close(_scalar(g, sq.inputs[1]), 2.0):
+        pass
+    elif not (sq.op == "Mul" and sq.inputs == [d, d]):
+        return None
+    sub = producers.get(d)
+    users = consumers.get(d, [])
+    if sub is None or sub.op != "Sub" or d in g.outputs or {id(u) for u in users} != {id(sq), id(div)}:
+        return None
+    x, m_name = sub.inputs
+    mean = producers.get(m_name)
+    if not _last_axis_mean(mean) or mean.inputs[0] != x or not _private(g, consumers, m_name, sub):
+        return None
+    absorbed = [mean, sub, sq, var, producers[sqrt.inputs[0]], sqrt, div] + ([mul_node] if add_b else [])
+    return x, gamma, beta, eps, absorbed
+
+
+# ----- scalar affine before a conv -----------------------------------------------------------------------
+
+def fold_affine_into_next_conv(g: Graph, log: list) -> Graph:
+    """y = x * a + b (one-element constants; PP-OCRv4's learnable affine after an activation) read only by
+    Convs folds into their weights: W' = a * W, bias' = bias + b * sum(W over its input window). Exact
+    only where the conv adds no zero padding (padding would see b where the original saw 0), so a conv
+    with padding takes the fold only when b == 0."""
+    g = copy_graph(g)
+    changed = True
+    while changed:
+        changed = False
+        producers, consumers = g.producers(), g.consumers()
+        for n in g.nodes:
+            found = _match_scalar_affine(g, n, producers, consumers)
+            if found is None:
+                continue
+            x, a, b, absorbed = found
+            convs = consumers.get(n.outputs[0], [])
+            if not convs or n.outputs[0] in g.outputs or not all(_takes_input_affine(g, c, n.outputs[0], b)
+                                                                    for c in convs):
+                continue
+            for conv in convs:
+                w, bias = _conv_weight_bias(g, conv)
+                w64 = w.astype(np.float64)
+                b64 = np.zeros(w.shape[0]) if bias is None else bias.astype(np.float64)
+                new_b = b64 + b * w64.reshape(w.shape[0], -1).sum(axis=1)
+                _set_const_input(g, conv, 1, (w64 * a).astype(np.float32), "weight")
+                _set_const_input(g, conv, 2, new_b.astype(np.float32), "bias")
+                conv.inputs[0] = x
+                _absorb(conv, *absorbed)
+            dead = {id(m) for m in absorbed}
+            g.nodes = [m for m in g.nodes if id(m) not in dead]
+            log.append(f"folded {'+'.join(m.op for m in absorbed)} {n.name!r} into "
+                       f"{', '.join(repr(c.name) for c in convs)}")
+            changed = True
+            break
+    return g
+
+
+def _match_scalar_affine(g, n, producers, consumers):
+    """n = Add(Mul(x, a), b) | Mul(x, a) | Add(x, b) with one-element float constants: (x, a, b, nodes)."""
+    add = _const_operand(g, n, "Add")
+    if add is not None and _scalar(g, add[1]) is not None:
+        b = _scalar(g, add[1])
+        mul_node = producers.get(add[0])
+        mul = _const_operand(g, mul_node, "Mul")
+        if mul is not None and _scalar(g, mul[1]) is not None and _private(g, consumers, add[0], n):
+            return mul[0], _scalar(g, mul[1]), b, [mul_node, n]
+        return add[0], 1.0, b, [n]
+    mul = _const_operand(g, n, "Mul")
+    if mul is not None and _scalar(g, mul[1]) is not None:
+        return mul[0], _scalar(g, mul[1]), 0.0, [n]
+    return None
+
+
+def _takes_input_affine(g, conv, name, b) -> bool:
+    if conv.op != "Conv" or conv.inputs[0] != name or conv.inputs.count(name) != 1 or "auto_pad" in conv.attrs:
+        return False
+    wb = _conv_weight_bias(g, conv)
+    if wb is None:
+        return False
+    return b == 0.0 or not any(conv.attrs.get("pads", [1]))
+
+
 # ----- dead code ------------------------------------------------------------------------------------------
 
 def remove_dead_nodes(g: Graph, log: list) -> Graph:
@@ -498,7 +656,7 @@ def remove_unused_constants(g: Graph, log: list) -> Graph:
 
 # Run repeatedly until nothing changes (folding exposes identities, identities expose folds ...).
 SIMPLIFY = (remove_identities, fold_constants, fold_batchnorm, fold_affine)
-FUSE = (recognize_hardswish, fuse_activations)
+FUSE = (recognize_hardswish, recognize_layernorm, fuse_activations, fold_affine_into_next_conv)
 CLEANUP = (remove_dead_nodes, remove_unused_constants)
 MAX_ROUNDS = 5
 
