@@ -35,6 +35,13 @@ def convert(src_onnx, dst_jmnn, **options):
     return _convert(src_onnx, dst_jmnn, **options)
 
 
+def ClonePool(module, workers=2):
+    """One clone per worker thread; `pool.map(batch)` runs the batch in parallel (see jitmnn.pool)."""
+    from .pool import ClonePool as _ClonePool
+
+    return _ClonePool(module, workers)
+
+
 def from_graph(graph, **settings):
     from .module import from_graph as _from_graph
 

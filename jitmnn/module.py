@@ -280,10 +280,27 @@ def load(path: str, precision: str = "normal", memory: str = "normal", num_threa
                            memory_budget_mb=memory_budget_mb, overrides=dict(overrides or {}),
                            check_finite=check_finite)
     graph = jformat.load(path)
-    return Module(Model(graph, path), config)
+    return Module(Model(_for_precision(graph, config), path), config)
+
+
+def _for_precision(graph, config):
+    """precision="low": hold float weights as fp16 (halves weight RAM; hybrid kernels expand panels).
+    The file's fp32 pages are read once here; the graph given back references only the fp16 copies."""
+    if config.precision != "low":
+        return graph
+    from dataclasses import replace
+
+    from .compression import compress_graph
+
+    low = replace(graph, constants=dict(graph.constants), metadata=dict(graph.metadata))
+    try:
+        low.metadata["precision_low"] = compress_graph(low, "fp16")
+    except ValueError as e:  # nothing left to halve (already compressed, or no float weights)
+        low.metadata["precision_low"] = str(e)
+    return low
 
 
 def from_graph(graph, **settings) -> Module:
     """A module straight from an in-memory Graph (tests, model builders); same settings as load()."""
     config = SessionConfig(**settings)
-    return Module(Model(graph), config)
+    return Module(Model(_for_precision(graph, config)), config)

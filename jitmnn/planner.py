@@ -134,8 +134,10 @@ def choose(ctx, config, candidates: dict):
     for alg in candidates.values():
         if alg.name == "reference" or not alg.applies(ctx):
             continue
-        if config.memory == "low" and (alg.big_buffers or alg.weight_bytes(ctx) > LOW_MEMORY_MAX_WEIGHT_COPY_BYTES):
-            refused.append(f"{alg.name} (memory=low: needs {_mb(alg.weight_bytes(ctx) + alg.scratch_bytes(ctx))} extra)")
+        lean_only = config.memory == "low" or config.precision == "low"
+        if lean_only and (alg.big_buffers or alg.weight_bytes(ctx) > LOW_MEMORY_MAX_WEIGHT_COPY_BYTES):
+            why = "memory=low" if config.memory == "low" else "precision=low keeps weights fp16"
+            refused.append(f"{alg.name} ({why}: needs {_mb(alg.weight_bytes(ctx) + alg.scratch_bytes(ctx))} extra)")
             lean.append((alg.weight_bytes(ctx) + alg.scratch_bytes(ctx), alg.cost(ctx), alg))
             continue
         if config.precision not in alg.precisions:
@@ -261,7 +263,8 @@ def _notes(plan, config) -> list:
     if config.memory == "low" and not any("refused" in s.reason for s in plan.steps):
         notes.append("memory=low changed no algorithm choice for this model (no layer had a memory-hungry option)")
     if config.precision == "low":
-        notes.append("precision=low: fp16 activation storage is not implemented yet; activations are fp32")
+        notes.append("precision=low: weights held as fp16 and expanded panel by panel (hybrid kernels); "
+                     "activations stay fp32 (fp16 activation storage is not implemented yet)")
     if "reference" in algs:
         refs = sorted({s.node.op for s in plan.steps if s.algorithm == "reference"})
         notes.append(f"ops running the slow numpy reference: {', '.join(refs)}")
