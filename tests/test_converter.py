@@ -680,3 +680,12 @@ def test_ppocr_models_convert_to_files(ppocr_model, tmp_path):
 
     jformat.verify(str(dst))
     assert jformat.load(str(dst)).op_counts() == report["ops_after"]
+
+
+def test_every_runtime_op_has_a_converter():
+    """STYLE 14: the converter mirrors the ops. An op the runtime can run but no ONNX model can reach is a
+    gap: add its function to jitmnn/converter/onnx_import.py (usually one name in _PASSTHROUGH/_DEFAULTS)."""
+    from jitmnn.ops import registry
+
+    missing = sorted(set(registry.all_ops()) - set(CONVERTERS))
+    assert not missing, f"runtime ops without an ONNX converter: {missing}"
