@@ -390,7 +390,8 @@ def test_constant_folding_and_dead_code():
          helper.make_node("Mul", ["x", "r"], ["y"], name="keep"),
          helper.make_node("Exp", ["x"], ["unused"], name="dead")],
         {"x": [2, 3]}, {"y": None},
-        {"c1": np.array([1, 2, 3], np.float32), "c2": np.array([3, 2, 1], np.float32), "never": np.zeros(4, np.float32)})
+        {"c1": np.array([1, 2, 3], np.float32), "c2": np.array([3, 2, 1], np.float32),
+         "never": np.zeros(4, np.float32)})
     log = {}
     g = run_passes(import_onnx(model, check_runtime=False), log)
     require_runtime(g)
@@ -429,7 +430,8 @@ def test_identity_and_dropout_removed_output_names_kept():
 def test_conv_and_pool_defaults_filled():
     model = make_model([helper.make_node("Conv", ["x", "W"], ["c"], name="conv"),
                         helper.make_node("MaxPool", ["c"], ["p"], kernel_shape=[2, 2], name="pool"),
-                        helper.make_node("Conv", ["p", "W2"], ["s"], auto_pad="SAME_UPPER", strides=[2, 2], name="same"),
+                        helper.make_node("Conv", ["p", "W2"], ["s"], auto_pad="SAME_UPPER", strides=[2, 2],
+                                         name="same"),
                         helper.make_node("AveragePool", ["s"], ["y"], kernel_shape=[3, 3], auto_pad="SAME_LOWER",
                                          name="avg")],
                        {"x": [1, 3, 16, 16]}, {"y": None},

@@ -12,28 +12,12 @@ from .. import __version__
 from .. import format as jformat
 from ..errors import ConversionError, UnsupportedOpError
 from .checks import unsupported_ops
-from .onnx_import import import_onnx
+from .onnx_import import import_onnx, load_model
 from .passes import run_passes
 
 # Options of the weight-compression step (jitmnn/compression.py); their "not requested" values.
 COMPRESSION_OPTIONS = {"fp16": False, "bf16": False, "weight_quant_bits": None, "block_size": None,
                        "asymmetric": False, "compression_params": None}
-
-
-def _load_onnx(src):
-    import onnx
-    from google.protobuf.message import DecodeError
-
-    if not isinstance(src, (str, bytes, os.PathLike)):
-        return src, 0, "<ModelProto>"
-    path = os.fspath(src)
-    try:
-        model = onnx.load(path)
-    except FileNotFoundError as e:
-        raise ConversionError(f"ONNX model not found: {path}") from e
-    except (OSError, DecodeError, ValueError) as e:
-        raise ConversionError(f"cannot read {path} as an ONNX model: {e}") from e
-    return model, os.path.getsize(path), path
 
 
 def _compress(graph, options: dict, warnings: list):
@@ -56,7 +40,7 @@ def convert(src_onnx, dst_jmnn, *, fp16: bool = False, bf16: bool = False, weigh
     ConversionError for unreadable models or attribute values jitmnn cannot honour."""
     options = {"fp16": fp16, "bf16": bf16, "weight_quant_bits": weight_quant_bits, "block_size": block_size,
                "asymmetric": asymmetric, "compression_params": compression_params}
-    model, src_bytes, src_name = _load_onnx(src_onnx)
+    model, src_bytes, src_name = load_model(src_onnx)
     warnings: list = []
     ops_before: dict = {}
     for n in model.graph.node:

@@ -581,65 +581,95 @@ def _propagate_ranks(graph, constants: dict, ranks: dict) -> None:
     for n, v in constants.items():
         ranks.setdefault(n, np.ndim(v))
     for pn in graph.node:
-        op, ins, outs = pn.op_type, list(pn.input), list(pn.output)
-        attrs = {a.name: a for a in pn.attribute}
-
-        def ints(key):
-            import onnx
-
-            return list(onnx.helper.get_attribute_value(attrs[key])) if key in attrs else None
-
-        r_in = [ranks.get(i) if i else None for i in ins]
-        r = None
-        if op == "Constant":
-            continue
-        if op in _SAME_RANK and ins:
-            r = r_in[0]
-            if op in ("Cast", "Identity", "Dropout") and ins[0] in length:
-                length[outs[0]] = length[ins[0]]
-            if op == "Slice" and ins[0] in length and len(ins) >= 3:
-                st, en = constants.get(ins[1]), constants.get(ins[2])
-                steps = constants.get(ins[4]) if len(ins) > 4 and ins[4] else None
-                if st is not None and en is not None:
-                    step = int(steps.reshape(-1)[0]) if steps is not None else 1
-                    length[outs[0]] = len(range(length[ins[0]])[int(st.reshape(-1)[0]):int(en.reshape(-1)[0]):step])
-        elif op in _BROADCAST and ins:
-            r = max(r_in) if all(x is not None for x in r_in) else None
-        elif op == "Shape":
-            r = 1
-            if r_in[0] is not None:  # Shape-15 start/end select a range of the dimensions
-                start = attrs["start"].i if "start" in attrs else 0
-                end = attrs["end"].i if "end" in attrs else r_in[0]
-                length[outs[0]] = len(range(r_in[0])[start:end])
-        elif op == "Concat":
-            known = [x for x in r_in if x is not None]
-            r = known[0] if known else None
-            if all(i in length for i in ins):
-                length[outs[0]] = sum(length[i] for i in ins)
-        elif op == "Reshape" and len(ins) > 1:
-            r = length.get(ins[1])
-        elif op in ("Squeeze", "Unsqueeze"):
-            axes = ints("axes")
-            if axes is None and len(ins) > 1 and ins[1] in constants:
-                axes = list(np.asarray(constants[ins[1]]).reshape(-1))
-            if axes is not None and r_in[0] is not None:
-                r = r_in[0] + (len(axes) if op == "Unsqueeze" else -len(axes))
-        elif op == "MatMul" and None not in r_in:
-            r = max(r_in) if min(r_in) >= 2 else max(r_in) - 1
-        elif op in ("Gemm", "Flatten"):
-            r = 2
-        elif op.startswith("Reduce") and r_in and r_in[0] is not None:
-            keep = attrs["keepdims"].i if "keepdims" in attrs else 1
-            axes = ints("axes")
-            if keep == 1:
-                r = r_in[0]
-            elif axes is not None:
-                r = r_in[0] - len(axes)
-        elif op == "Gather" and None not in r_in[:2]:
-            r = r_in[0] - 1 + r_in[1]
-        if r is not None and outs:
-            for o in outs:
+        try:
+            r = _rank_rule(pn, ranks, length, constants)
+        except Exception:  # rank rules are advisory: a malformed node is reported by its converter instead
+            r = None
+        if r is not None:
+            for o in pn.output:
                 ranks.setdefault(o, r)
+
+
+def _rank_rule(pn, ranks, length, constants):
+    """Rank of `pn`'s outputs (None if unknown); records lengths of 1-D shape tensors in `length`."""
+    op, ins, outs = pn.op_type, list(pn.input), list(pn.output)
+    attrs = {a.name: a for a in pn.attribute}
+
+    def ints(key):
+        import onnx
+
+        return list(onnx.helper.get_attribute_value(attrs[key])) if key in attrs else None
+
+    r_in = [ranks.get(i) if i else None for i in ins]
+    r = None
+    if op == "Constant":
+        return None
+    if op in _SAME_RANK and ins:
+        r = r_in[0]
+        if op in ("Cast", "Identity", "Dropout") and ins[0] in length:
+            length[outs[0]] = length[ins[0]]
+        if op == "Slice" and ins[0] in length and len(ins) >= 3:
+            st, en = constants.get(ins[1]), constants.get(ins[2])
+            steps = constants.get(ins[4]) if len(ins) > 4 and ins[4] else None
+            if st is not None and en is not None:
+                step = int(steps.reshape(-1)[0]) if steps is not None else 1
+                length[outs[0]] = len(range(length[ins[0]])[int(st.reshape(-1)[0]):int(en.reshape(-1)[0]):step])
+    elif op in _BROADCAST and ins:
+        r = max(r_in) if all(x is not None for x in r_in) else None
+    elif op == "Shape":
+        r = 1
+        if r_in[0] is not None:  # Shape-15 start/end select a range of the dimensions
+            start = attrs["start"].i if "start" in attrs else 0
+            end = attrs["end"].i if "end" in attrs else r_in[0]
+            length[outs[0]] = len(range(r_in[0])[start:end])
+    elif op == "Concat":
+        known = [x for x in r_in if x is not None]
+        r = known[0] if known else None
+        if all(i in length for i in ins):
+            length[outs[0]] = sum(length[i] for i in ins)
+    elif op == "Reshape" and len(ins) > 1:
+        r = length.get(ins[1])
+    elif op in ("Squeeze", "Unsqueeze"):
+        axes = ints("axes")
+        if axes is None and len(ins) > 1 and ins[1] in constants:
+            axes = list(np.asarray(constants[ins[1]]).reshape(-1))
+        if axes is not None and r_in[0] is not None:
+            r = r_in[0] + (len(axes) if op == "Unsqueeze" else -len(axes))
+    elif op == "MatMul" and None not in r_in:
+        r = max(r_in) if min(r_in) >= 2 else max(r_in) - 1
+    elif op in ("Gemm", "Flatten"):
+        r = 2
+    elif op.startswith("Reduce") and r_in and r_in[0] is not None:
+        keep = attrs["keepdims"].i if "keepdims" in attrs else 1
+        axes = ints("axes")
+        if keep == 1:
+            r = r_in[0]
+        elif axes is not None:
+            r = r_in[0] - len(axes)
+    elif op == "Gather" and None not in r_in[:2]:
+        r = r_in[0] - 1 + r_in[1]
+    return r
+
+
+def load_model(src):
+    """(ModelProto, file size or 0, display name) from a path or a ModelProto; unreadable -> ConversionError."""
+    import os
+
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    if not isinstance(src, (str, bytes, os.PathLike)):
+        if not isinstance(src, onnx.ModelProto):
+            raise ConversionError(f"expected an ONNX file path or onnx.ModelProto, got {type(src).__name__}")
+        return src, 0, "<ModelProto>"
+    path = os.fsdecode(src)
+    try:
+        model = onnx.load(path)
+    except FileNotFoundError as e:
+        raise ConversionError(f"ONNX model not found: {path}") from e
+    except (OSError, DecodeError, ValueError) as e:
+        raise ConversionError(f"cannot read {path} as an ONNX model: {e}") from e
+    return model, os.path.getsize(path), path
 
 
 def import_onnx(src, check_runtime: bool = True, warnings: list | None = None) -> Graph:
@@ -647,12 +677,11 @@ def import_onnx(src, check_runtime: bool = True, warnings: list | None = None) -
 
     Raises UnsupportedOpError naming every op type that has no converter (and, with check_runtime,
     every converted op the runtime registry lacks), and ConversionError for unsupported attributes."""
-    import onnx
     from onnx import numpy_helper
 
     from .checks import unsupported_ops
 
-    model = onnx.load(src) if isinstance(src, (str, bytes)) or hasattr(src, "__fspath__") else src
+    model, _, _ = load_model(src)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset is None:
         raise ConversionError("the model imports no default-domain (ai.onnx) opset")
@@ -699,7 +728,8 @@ def import_onnx(src, check_runtime: bool = True, warnings: list | None = None) -
         t = vi.type.tensor_type
         dtype = ONNX_DTYPES.get(t.elem_type)
         if dtype is None:
-            raise ConversionError(f"graph input {vi.name!r} has ONNX element type {t.elem_type}, which jitmnn cannot take")
+            raise ConversionError(f"graph input {vi.name!r} has ONNX element type {t.elem_type}, which jitmnn"
+                                  " cannot take")
         shape = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in t.shape.dim)
         inputs.append(TensorInfo(vi.name, shape, dtype))
     graph = Graph(g.name or "model", nodes, inputs, [o.name for o in g.output], constants,
