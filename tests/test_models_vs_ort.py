@@ -95,3 +95,30 @@ def test_two_threads_match_one_resnet18(workdir):
     (ref,) = refs.values()
     outs, notes = run_jitmnn(jmnn_file, feeds, num_threads=2)
     assert model_err(outs["output"], ref) <= MODEL_VS_ORT, notes
+
+
+def test_bench_smoke(tmp_path, monkeypatch):
+    """benchmarks/bench.py end to end on the tiny model: fresh worker processes, JSON out, OpenBLAS
+    variables unset only in the workers, jitmnn's output checked against ORT's."""
+    import importlib.util
+    import json
+    import os
+
+    spec = importlib.util.spec_from_file_location(
+        "jitmnn_bench", os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks", "bench.py"))
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
+    out = tmp_path / "bench.json"
+    code = bench.main(["--models", "tiny_cnn", "--threads", "1", "--modes", "normal,low", "--runs", "3",
+                       "--min-time", "0", "--workdir", str(tmp_path), "--json", str(out), "--quiet"])
+    assert os.environ["OPENBLAS_CORETYPE"] == "Haswell"  # the parent's environment is untouched
+    result = json.loads(out.read_text())
+    rows = result["rows"]
+    assert code == 0, rows
+    assert [(r["runtime"], r["mode"]) for r in rows] == [("ort", "-"), ("jitmnn", "normal"), ("jitmnn", "low")]
+    for r in rows:
+        assert r["env"]["OPENBLAS_CORETYPE"] is None and r["env"]["NUMBA_NUM_THREADS"] == "1"
+        assert r["n_runs"] >= 3 and r["median_ms"] > 0 and r["peak_rss_mb"] >= r["rss_after_load_mb"] > 0
+        assert r["err_vs_ort"] <= MODEL_VS_ORT
+    assert rows[1]["ratio_vs_ort"] > 0 and "mnn" in result["meta"]
