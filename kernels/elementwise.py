@@ -35,65 +35,70 @@ def _f(x, y, op):
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")
 def _row(a, ao, sa, b, bo, sb, out, oo, n, op):
-    """out[oo:oo+n] = a[ao + i*sa] op b[bo + i*sb]; the branch is outside each loop so loops vectorise."""
+    """out[oo:oo+n] = a[ao + i*sa] op b[bo + i*sb]. Loops run over row slices indexed from 0 (no
+    wraparound checks on computed indices) with the branch outside each loop, so they vectorise."""
+    o = out[oo:oo + n]
     if sa == 1 and sb == 1:
+        x = a[ao:ao + n]
+        y = b[bo:bo + n]
         if op == ADD:
             for i in range(n):
-                out[oo + i] = a[ao + i] + b[bo + i]
+                o[i] = x[i] + y[i]
         elif op == SUB:
             for i in range(n):
-                out[oo + i] = a[ao + i] - b[bo + i]
+                o[i] = x[i] - y[i]
         elif op == MUL:
             for i in range(n):
-                out[oo + i] = a[ao + i] * b[bo + i]
+                o[i] = x[i] * y[i]
         elif op == DIV:
             for i in range(n):
-                out[oo + i] = a[ao + i] / b[bo + i]
+                o[i] = x[i] / y[i]
         else:
             for i in range(n):
-                out[oo + i] = _f(a[ao + i], b[bo + i], op)
+                o[i] = _f(x[i], y[i], op)
     elif sa == 1 and sb == 0:
+        x = a[ao:ao + n]
         s = b[bo]
         if op == ADD:
             for i in range(n):
-                out[oo + i] = a[ao + i] + s
+                o[i] = x[i] + s
         elif op == SUB:
             for i in range(n):
-                out[oo + i] = a[ao + i] - s
+                o[i] = x[i] - s
         elif op == MUL:
             for i in range(n):
-                out[oo + i] = a[ao + i] * s
+                o[i] = x[i] * s
         elif op == DIV:
             # x / s, not x * (1/s): keeps results bit-identical to the reference's rounding.
             for i in range(n):
-                out[oo + i] = a[ao + i] / s
+                o[i] = x[i] / s
         elif op == POW and s == np.float32(2.0):
             for i in range(n):
-                v = a[ao + i]
-                out[oo + i] = v * v
+                o[i] = x[i] * x[i]
         else:
             for i in range(n):
-                out[oo + i] = _f(a[ao + i], s, op)
+                o[i] = _f(x[i], s, op)
     elif sa == 0 and sb == 1:
         s = a[ao]
+        y = b[bo:bo + n]
         if op == ADD:
             for i in range(n):
-                out[oo + i] = s + b[bo + i]
+                o[i] = s + y[i]
         elif op == SUB:
             for i in range(n):
-                out[oo + i] = s - b[bo + i]
+                o[i] = s - y[i]
         elif op == MUL:
             for i in range(n):
-                out[oo + i] = s * b[bo + i]
+                o[i] = s * y[i]
         elif op == DIV:
             for i in range(n):
-                out[oo + i] = s / b[bo + i]
+                o[i] = s / y[i]
         else:
             for i in range(n):
-                out[oo + i] = _f(s, b[bo + i], op)
+                o[i] = _f(s, y[i], op)
     else:
         for i in range(n):
-            out[oo + i] = _f(a[ao + i * sa], b[bo + i * sb], op)
+            o[i] = _f(a[ao + i * sa], b[bo + i * sb], op)
 
 
 @kernel

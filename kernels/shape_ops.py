@@ -20,12 +20,20 @@ def copy_strided(src, s_off, s_str, dst, d_off, d_str, shape):
                         so = s_off + i0 * s_str[0] + i1 * s_str[1] + i2 * s_str[2] + i3 * s_str[3] + i4 * s_str[4]
                         do = d_off + i0 * d_str[0] + i1 * d_str[1] + i2 * d_str[2] + i3 * d_str[3] + i4 * d_str[4]
                         if ss5 == 1 and ds5 == 1:
+                            # Row slices indexed from 0: no wraparound checks, so the copy vectorises.
+                            d = dst[do:do + n5]
+                            s = src[so:so + n5]
                             for i in range(n5):
-                                dst[do + i] = src[so + i]
-                        elif ss5 == 0:
+                                d[i] = s[i]
+                        elif ss5 == 0 and ds5 == 1:
                             v = src[so]
+                            d = dst[do:do + n5]
                             for i in range(n5):
-                                dst[do + i * ds5] = v
+                                d[i] = v
+                        elif ds5 == 1:
+                            d = dst[do:do + n5]
+                            for i in range(n5):
+                                d[i] = src[so + i * ss5]
                         else:
                             for i in range(n5):
                                 dst[do + i * ds5] = src[so + i * ss5]
