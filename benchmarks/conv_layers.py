@@ -171,6 +171,8 @@ def main():
         tot_ort = tot_best = tot_chosen = 0.0
         for row in rows:
             name, count, ort_ms, res, chosen = bench_layer(row, args.repeat, args.only)
+            if not res:
+                continue
             algs = ", ".join(f"{a} {ms:.3f} ({model:.3f}, {e:.0e})" for a, (ms, model, e) in res.items())
             ch_ms = res[chosen][0] if chosen in res else min(v[0] for v in res.values())
             best = min(v[0] for v in res.values())

@@ -403,10 +403,9 @@ def _applies_dw(ctx):
 
 
 def _pad_plane_shape(g):
-    """Zero-padded input plane covering every tap the output reads."""
-    hp = max(g.H + g.pads[0], (g.OH - 1) * g.strides[0] + (g.kh - 1) * g.dilations[0] + 1)
-    wp = max(g.W + g.pads[1], (g.OW - 1) * g.strides[1] + (g.kw - 1) * g.dilations[1] + 1)
-    return hp, wp
+    """Zero-padded (and stride-phase-split) input plane covering every tap the output reads."""
+    return KD.plane_shape(g.H, g.W, g.OH, g.OW, g.kh, g.kw, g.pads[0], g.pads[1], g.strides[0], g.strides[1],
+                          g.dilations[0], g.dilations[1])
 
 
 def _pack_dw(ctx):
