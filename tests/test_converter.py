@@ -145,6 +145,24 @@ def test_bn_folds_into_conv_transpose():
     check_vs_ort(model, {"x": f32(1, cin, 5, 7, seed=4)}, g)
 
 
+@pytest.mark.parametrize("cin,cout,group,stride,dilation,pads,act", [
+    (3, 13, 1, 1, 1, [0, 1, 1, 0], "Relu"),  # asymmetric pads
+    (17, 17, 17, 2, 1, [1, 1, 1, 1], "HardSigmoid"),  # depthwise, stride 2
+    (6, 4, 2, 1, 2, [2, 2, 2, 2], "Sigmoid"),  # grouped, dilated
+    (1, 3, 1, 2, 1, [0, 0, 0, 0], "Relu"),  # single input channel
+])
+def test_conv_bn_activation_fold_over_conv_geometries(cin, cout, group, stride, dilation, pads, act):
+    inits = {**conv_inits(cout, cin, group=group, seed=cout), **bn_inits(cout, seed=cin)}
+    model = make_model(
+        [helper.make_node("Conv", ["x", "W", "b"], ["c"], pads=pads, strides=[stride] * 2, dilations=[dilation] * 2,
+                          group=group, name="conv"),
+         bn_node("c", "bn_out"), helper.make_node(act, ["bn_out"], ["y"], name="act")],
+        {"x": [2, cin, 17, 18]}, {"y": None}, inits)
+    g = convert_graph(model)
+    assert ops(g) == ["Conv"] and g.nodes[0].attrs["fused_from"] == ["bn", "act"]
+    check_vs_ort(model, {"x": f32(2, cin, 17, 18, seed=1)}, g)
+
+
 def test_bn_not_folded_when_conv_output_has_another_consumer():
     c = 3
     model = make_model(
@@ -501,6 +519,35 @@ def test_opset11_split_and_opset10_pad_and_resize_upgraded():
     assert resize.inputs == ["b", "", "scales"]
     assert resize.attrs["coordinate_transformation_mode"] == "asymmetric" and resize.attrs["nearest_mode"] == "floor"
     check_vs_ort(model, {"x": f32(1, 3, 4, 5, seed=1)}, run_passes(g))
+
+
+@pytest.mark.parametrize("opset", [7, 9])
+def test_upsample_becomes_resize(opset):
+    if opset == 7:
+        nodes = [helper.make_node("Upsample", ["x"], ["y"], mode="nearest", scales=[1.0, 1.0, 2.0, 3.0], name="up")]
+        inits = {}
+    else:
+        nodes = [helper.make_node("Upsample", ["x", "scales"], ["y"], mode="nearest", name="up")]
+        inits = {"scales": np.array([1, 1, 2, 3], np.float32)}
+    model = make_model(nodes, {"x": [1, 2, 3, 4]}, {"y": None}, inits, opset=opset)
+    g = import_onnx(model, check_runtime=False)
+    up = g.nodes[0]
+    assert up.op == "Resize" and up.inputs[:2] == ["x", ""]
+    assert g.constants[up.inputs[2]].tolist() == [1, 1, 2, 3]
+    check_vs_ort(model, {"x": f32(1, 2, 3, 4, seed=4)}, run_passes(g))
+
+
+def test_conv_transpose_same_padding_resolved_only_when_unambiguous():
+    def deconv(k, stride):
+        m = make_model([helper.make_node("ConvTranspose", ["x", "W"], ["y"], auto_pad="SAME_UPPER",
+                                         strides=[stride] * 2, name="dc")],
+                       {"x": [1, 2, 5, 5]}, {"y": None}, {"W": f32(2, 3, k, k)})
+        return import_onnx(m, check_runtime=False).nodes[0].attrs
+
+    even = deconv(4, 2)  # total padding 4 + 0 - 2 = 2: one each side
+    assert even["pads"] == [1, 1, 1, 1] and "auto_pad" not in even
+    odd = deconv(3, 2)  # total 1: which side gets it differs between ONNX revisions; the shape rule decides
+    assert odd["auto_pad"] == "SAME_UPPER" and "pads" not in odd
 
 
 def test_resize_opset11_empty_roi_dropped_and_defaults_filled():
