@@ -421,7 +421,7 @@ def test_constant_folding_and_dead_code():
     check_vs_ort(model, {"x": f32(2, 3, seed=1)}, g)
 
 
-def test_folding_that_would_create_a_huge_tensor_is_skipped(monkeypatch):
+def test_folding_that_would_create_a_huge_tensor_is_skipped(monkeypatch, tmp_path):
     model = make_model([helper.make_node("Mul", ["col", "row"], ["big"], name="outer"),
                         helper.make_node("Add", ["x", "big"], ["y"], name="add")],
                        {"x": [1, 1]}, {"y": None},
@@ -432,6 +432,8 @@ def test_folding_that_would_create_a_huge_tensor_is_skipped(monkeypatch):
     require_runtime(g)
     assert ops(g) == ["Mul", "Add"] and "big" not in g.constants
     assert any("would store" in line for line in log["fold_constants"])
+    report = jitmnn.convert(model, str(tmp_path / "m.jmnn"))
+    assert any("outer" in w and "would store" in w for w in report["warnings"])
 
 
 def test_identity_and_dropout_removed_output_names_kept():

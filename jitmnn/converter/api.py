@@ -54,6 +54,9 @@ def convert(src_onnx, dst_jmnn, *, fp16: bool = False, bf16: bool = False, weigh
         raise UnsupportedOpError(missing)
     graph = _compress(graph, options, warnings)
     pass_counts = {name: sum(1 for line in lines if not line.startswith("kept")) for name, lines in pass_log.items()}
+    # Something a pass chose not to do (a fold that would bloat the file, a shape rule that failed on
+    # constants) is worth the user's attention.
+    warnings.extend(f"{name}: {line}" for name, lines in pass_log.items() for line in lines if line.startswith("kept"))
     metadata = {"converter": {"jitmnn_version": __version__, "source": os.path.basename(src_name),
                               "passes": pass_counts}}
     out_bytes = jformat.save(graph, os.fspath(dst_jmnn), metadata=metadata)
