@@ -6,14 +6,56 @@ the last axis, as in attention and classifier heads) is the contiguous fast path
 import math
 
 import numpy as np
+from numba import njit
+
+from jitmnn.config import FASTMATH
 
 from ._jit import kernel
+from .unary import exp_row
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")
+def row_max(x):
+    """max of a contiguous 1-D row. LLVM does not vectorise a float max-reduction loop here, so eight
+    independent accumulators over [rows, 8] (constant column indices) do it: ~5x faster."""
+    n = x.shape[0]
+    n8 = n - n % 8
+    x8 = x[:n8].reshape(n8 // 8, 8)
+    a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = np.float32(-np.inf)
+    for r in range(n8 // 8):
+        row = x8[r]
+        a0 = max(a0, row[0])
+        a1 = max(a1, row[1])
+        a2 = max(a2, row[2])
+        a3 = max(a3, row[3])
+        a4 = max(a4, row[4])
+        a5 = max(a5, row[5])
+        a6 = max(a6, row[6])
+        a7 = max(a7, row[7])
+    m = max(max(max(a0, a1), max(a2, a3)), max(max(a4, a5), max(a6, a7)))
+    for i in range(n8, n):
+        m = max(m, x[i])
+    return m
 
 
 @kernel
 def softmax(x, out, log):
     """x, out: [outer, n, inner] C-contiguous; log=True gives LogSoftmax."""
     outer, n, inner = x.shape
+    if inner == 1 and n >= 64 and not log:  # long contiguous rows: vectorised exp (short rows: scalar)
+        x2 = x.reshape(outer, n)
+        o2 = out.reshape(outer, n)
+        for o in range(outer):
+            xr = x2[o]
+            orow = o2[o]
+            exp_row(xr, orow, np.float32(1.0), row_max(xr))
+            s = np.float32(0.0)
+            for i in range(n):
+                s += orow[i]
+            r = np.float32(1.0) / s
+            for i in range(n):
+                orow[i] *= r
+        return
     for o in range(outer):
         for k in range(inner):
             m = np.float32(-np.inf)
