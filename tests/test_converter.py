@@ -10,6 +10,8 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 onnx = pytest.importorskip("onnx")
 from onnx import TensorProto, helper, numpy_helper  # noqa: E402
@@ -740,3 +742,106 @@ def test_every_runtime_op_has_a_converter():
 
     missing = sorted(set(registry.all_ops()) - set(CONVERTERS))
     assert not missing, f"runtime ops without an ONNX converter: {missing}"
+
+
+def interpret(graph, feeds):
+    """Run a graph with every op's plain-numpy reference (no kernels, no planner): the passes' ground truth."""
+    from jitmnn.ops import registry
+
+    values = dict(graph.constants)
+    values.update(feeds)
+    for n in graph.nodes:
+        outs = registry.get_op(n.op).reference(n, [np.asarray(values[i]) if i else None for i in n.inputs])
+        values.update(zip(n.outputs, outs))
+    return {o: np.asarray(values[o]) for o in graph.outputs}
+
+
+# Passes vs no passes, both on numpy references: folding re-rounds weights to fp32 once per fold (BN, affine,
+# input affine: ~3 roundings of ~6e-8 relative each, amplified by depth); 1e-4 of the output scale.
+PASSES_PRESERVE = 1e-4
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 64, 64)])
+def test_passes_preserve_ppocr_outputs(ppocr_model, shape):
+    raw = import_onnx(ppocr_model, check_runtime=False)
+    require_runtime(raw)
+    optimised = run_passes(raw)
+    if "rec" in os.path.basename(ppocr_model) or "cls" in os.path.basename(ppocr_model):
+        shape = (1, 3, 48, 64)
+    x = np.random.default_rng(0).uniform(-1, 1, shape).astype(np.float32)
+    ref = interpret(raw, {"x": x})
+    got = interpret(optimised, {"x": x})
+    for name in raw.outputs:
+        r, o = ref[name], got[name]
+        err = float(np.max(np.abs(o.astype(np.float64) - r)) / max(float(np.max(np.abs(r))), 1e-30))
+        assert err <= PASSES_PRESERVE, f"{name}: passes changed the output by {err:.2e} of its scale"
+
+
+# ----- property test: random conv chains keep their meaning through the passes -----------------------------
+
+
+POST_OPS = ["bn", "mul_scalar", "add_channel", "relu", "relu6", "hardswish_div", "hardswish_hsig", "silu",
+            "affine_scalar"]
+
+
+def _chain_model(cin, cout, group, stride, pads, post, pads2, seed):
+    r = np.random.default_rng(seed)
+    inits = {"W": (r.standard_normal((cout, cin // group, 3, 3)) * 0.3).astype(np.float32),
+             "b": r.standard_normal(cout).astype(np.float32), **HS_CONSTS}
+    nodes = [helper.make_node("Conv", ["x", "W", "b"], ["t0"], pads=pads, strides=[stride] * 2, group=group,
+                              name="conv")]
+    cur = "t0"
+    for i, op in enumerate(post):
+        out = f"t{i + 1}"
+        p = f"p{i}"
+        if op == "bn":
+            inits.update(bn_inits(cout, seed=seed + i, prefix=p))
+            nodes.append(bn_node(cur, out, prefix=p, name=f"bn{i}"))
+        elif op == "mul_scalar":
+            inits[p] = np.array([r.uniform(0.5, 2)], np.float32)
+            nodes.append(helper.make_node("Mul", [p, cur], [out], name=f"mul{i}"))
+        elif op == "add_channel":
+            inits[p] = r.standard_normal((1, cout, 1, 1)).astype(np.float32)
+            nodes.append(helper.make_node("Add", [cur, p], [out], name=f"add{i}"))
+        elif op == "relu":
+            nodes.append(helper.make_node("Relu", [cur], [out], name=f"relu{i}"))
+        elif op == "relu6":
+            nodes.append(helper.make_node("Clip", [cur, "zero", "six"], [out], name=f"clip{i}"))
+        elif op in ("hardswish_div", "hardswish_hsig"):
+            sub = _hardswish_nodes("div6" if op == "hardswish_div" else "hardsigmoid", x=cur, y=out)
+            for k, nd in enumerate(sub):  # unique tensor and node names per occurrence
+                ren = {t: f"{t}_{i}" for t in ("h", "a", "c", "m", "d")}
+                nd.input[:] = [ren.get(t, t) for t in nd.input]
+                nd.output[:] = [ren.get(t, t) for t in nd.output]
+                nd.name = f"{nd.name}_{i}"
+            nodes.extend(sub)
+        elif op == "silu":
+            nodes += [helper.make_node("Sigmoid", [cur], [f"s{i}"], name=f"sig{i}"),
+                      helper.make_node("Mul", [cur, f"s{i}"], [out], name=f"silu{i}")]
+        elif op == "affine_scalar":
+            inits[p + "a"] = np.array([r.uniform(0.5, 2)], np.float32)
+            inits[p + "b"] = np.array([r.uniform(-1, 1)], np.float32)
+            nodes += [helper.make_node("Mul", [cur, p + "a"], [f"am{i}"], name=f"amul{i}"),
+                      helper.make_node("Add", [f"am{i}", p + "b"], [out], name=f"aadd{i}")]
+        cur = out
+    inits["W2"] = (r.standard_normal((2, cout, 3, 3)) * 0.3).astype(np.float32)
+    nodes.append(helper.make_node("Conv", [cur, "W2"], ["y"], pads=pads2, name="conv2"))
+    return make_model(nodes, {"x": [1, cin, 9, 11]}, {"y": None}, inits)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(cin=st.sampled_from([1, 3, 4]), cout_mult=st.sampled_from([1, 2]), depthwise=st.booleans(),
+           stride=st.sampled_from([1, 2]), pads=st.sampled_from([[0, 0, 0, 0], [1, 1, 1, 1], [0, 1, 1, 0]]),
+           post=st.lists(st.sampled_from(POST_OPS), min_size=1, max_size=4),
+           pads2=st.sampled_from([[0, 0, 0, 0], [1, 1, 1, 1]]), seed=st.integers(0, 1000))
+def test_passes_preserve_random_conv_chains(cin, cout_mult, depthwise, stride, pads, post, pads2, seed):
+    cout = cin * cout_mult
+    group = cin if depthwise else 1
+    model = _chain_model(cin, cout, group, stride, pads, post, pads2, seed)
+    raw = import_onnx(model, check_runtime=False)
+    require_runtime(raw)
+    optimised = run_passes(raw)
+    x = np.random.default_rng(seed).standard_normal((1, cin, 9, 11)).astype(np.float32)
+    ref, got = interpret(raw, {"x": x})["y"], interpret(optimised, {"x": x})["y"]
+    err = float(np.max(np.abs(got.astype(np.float64) - ref)) / max(1.0, float(np.max(np.abs(ref)))))
+    assert err <= PASSES_PRESERVE, f"post={post} pads2={pads2}: {err:.2e}; ops {ops(optimised)}"
