@@ -6,6 +6,7 @@ how tests prove that a repeated run allocates nothing."""
 
 from __future__ import annotations
 
+import mmap
 from dataclasses import dataclass
 
 import numpy as np
@@ -81,9 +82,9 @@ class Arena:
             return False
         self.buffer = None  # drop the old one first so peak RSS never holds both
         if nbytes:
-            raw = np.empty(nbytes + ARENA_ALIGN, dtype=np.uint8)
-            start = (-raw.ctypes.data) % ARENA_ALIGN
-            self.buffer = raw[start : start + nbytes]
+            # An anonymous mapping of its own, not malloc: freeing it always unmaps it, whereas glibc's
+            # dynamic mmap threshold would keep a freed multi-MB arena in the heap, and RSS would not fall.
+            self.buffer = np.frombuffer(mmap.mmap(-1, nbytes), dtype=np.uint8)  # page-aligned
             self.allocations += 1
             self.bytes_allocated += nbytes
         self.capacity = nbytes

@@ -60,12 +60,23 @@ def _nbytes(obj) -> int:
     if obj is None:
         return 0
     if isinstance(obj, np.ndarray):
-        return 0 if obj.base is not None and isinstance(obj.base, np.memmap) else obj.nbytes
+        return 0 if _is_file_backed(obj) else obj.nbytes
     if isinstance(obj, (tuple, list)):
         return sum(_nbytes(o) for o in obj)
     if isinstance(obj, dict):
         return sum(_nbytes(o) for o in obj.values())
     return 0
+
+
+def _is_file_backed(a: np.ndarray) -> bool:
+    """True for a view into the model file's memory map: no RAM beyond the page cache, not a copy."""
+    import mmap
+
+    while a is not None:
+        if isinstance(a, (np.memmap, mmap.mmap)):
+            return True
+        a = getattr(a, "base", None)
+    return False
 
 
 class _BoundStep:
@@ -102,6 +113,27 @@ class Module:
         self.runs += 1
         self._arena.after_run()
         return result
+
+    def profile(self, inputs: dict, runs: int = 5) -> list:
+        """Measured per-layer time (median ms over `runs`) of the bound plan: for finding slow layers.
+        Not the hot path: run() stays free of timing calls."""
+        import time
+
+        self.run(inputs)  # plan, bind, compile
+        arrays = self._check_inputs(inputs)
+        plan, steps, in_views, _ = self._bind({k: v.shape for k, v in arrays.items()})
+        for name, view in in_views.items():
+            np.copyto(view, arrays[name])
+        times = [[] for _ in steps]
+        for _ in range(runs):
+            for i, s in enumerate(steps):
+                t0 = time.perf_counter()
+                s.run(s.packed, s.params, s.ins, s.outs, s.scratch)
+                times[i].append((time.perf_counter() - t0) * 1e3)
+        algs = {s.node.name: (s.node.op, s.algorithm) for s in plan.steps}
+        rows = [(s.name, *algs[s.name], float(np.median(t))) for s, t in zip(steps, times)]
+        self._arena.after_run()
+        return rows
 
     def prepare(self, input_shapes: dict):
         """Plan (and pack weights) for these input shapes ahead of the first run; returns the Plan."""
