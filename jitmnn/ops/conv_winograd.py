@@ -1,0 +1,237 @@
+"""Winograd F(2,3), F(4,3), F(6,3) as algorithms of the Conv op (3x3, stride 1, dilation 1, group 1).
+
+pack: U[alpha^2][K][C] = G g G^T (float32; alpha^2/9 of the weight bytes: 1.78x / 4x / 7.1x).
+run, per block of tiles: input transform into V[alpha^2][C][tiles] (Numba), one batched BLAS GEMM
+M[a] = U[a] @ V[a] (np.matmul, out= in scratch), output transform + bias + activation into the output
+view (Numba). Blocks are whole images, whole tile rows or parts of a tile row, sized so V + M stay under
+WINOGRAD_BLOCK_BYTES; scratch_bytes(ctx) is exactly the layout run() uses.
+
+These need a transformed weight copy and large scratch (big_buffers: memory="low" refuses them);
+F(6,3)'s larger transform coefficients cost accuracy, so precision="high" excludes it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+import jitmnn.ops.conv  # noqa: F401  (registers the Conv op before its algorithms)
+from jitmnn import config as jconfig
+from jitmnn.kernels import winograd as KW
+
+from .conv import (act_args, bias_bytes, conv_geometry, const_value, gemm_cost_us, pack_bias, run_bias,
+                   weight_is_const_f32)
+from .registry import Algorithm, register_algorithm
+
+# V + M bytes per block of tiles. Bigger blocks give wider GEMMs (fewer, more efficient BLAS calls);
+# smaller ones keep V/M nearer the caches. Measured on this machine (benchmarks/winograd_layers.py).
+WINOGRAD_BLOCK_BYTES = 4 << 20
+# Tiles per transform chunk inside the kernels: bounds the P/Q/O row buffers. Measured: wider chunks
+# only got faster (per-loop overhead dominates), so this is a memory bound, not a tuning knob.
+WINOGRAD_CHUNK_TILES = 1024
+
+# Cost model (microseconds, 1 thread), calibrated with benchmarks/winograd_layers.py on this machine so
+# that it is comparable with conv.py's im2col estimate (same GEMM FLOP rate, same per-call overhead):
+# the transforms are charged per element of V / M they write or read, the GEMM by conv.gemm_cost_us
+# per alpha^2 position, scaled by WINOGRAD_GEMM_PENALTY because alpha^2 small GEMMs run below the
+# FLOP rate of one large im2col GEMM.
+NS_PER_V_ELEMENT = 0.30
+NS_PER_M_ELEMENT = 0.30
+WINOGRAD_GEMM_PENALTY = 1.0
+
+UNITS = {"winograd_f23": 2, "winograd_f43": 4, "winograd_f63": 6}
+TIERS = {"winograd_f23": "F32", "winograd_f43": "WINOGRAD_F43", "winograd_f63": "WINOGRAD_F63"}
+
+
+def _align(n: int) -> int:
+    a = jconfig.ARENA_ALIGN
+    return (n + a - 1) // a * a
+
+
+@dataclass(frozen=True)
+class WinogradParams:
+    """One plan's Winograd layout: tiles, blocks and scratch offsets (bytes) of V, M and the row buffers."""
+
+    m: int
+    alpha: int
+    N: int
+    C: int
+    K: int
+    H: int
+    W: int
+    OH: int
+    OW: int
+    pt: int
+    pl: int
+    nty: int
+    ntx: int
+    blocks: tuple  # ((b0, nb, ty0, nty, tx0, ntx), ...)
+    max_tiles: int
+    chunk_tiles: int  # width of the Q row buffer
+    v_off: int
+    m_off: int
+    q_off: int
+    z_off: int  # zero row (input rows outside the image)
+    s_off: int  # sink row (output rows past the bottom edge)
+    scratch_bytes: int
+    code: int
+    p0: np.float32
+    p1: np.float32
+
+
+def plan_blocks(N: int, nty: int, ntx: int, bytes_per_tile: int, budget: int) -> tuple:
+    """Rectangular tile blocks covering every image: several whole images if they fit the budget, else
+    balanced groups of whole tile rows, else balanced pieces of one tile row (at least one tile)."""
+    per_image = nty * ntx * bytes_per_tile
+    blocks = []
+    if per_image <= budget:
+        nb = min(N, max(1, budget // per_image))
+        nblk = -(-N // nb)
+        nb = -(-N // nblk)
+        for b0 in range(0, N, nb):
+            blocks.append((b0, min(nb, N - b0), 0, nty, 0, ntx))
+    elif ntx * bytes_per_tile <= budget:
+        rows = budget // (ntx * bytes_per_tile)
+        nblk = -(-nty // rows)
+        rows = -(-nty // nblk)
+        for b in range(N):
+            for ty0 in range(0, nty, rows):
+                blocks.append((b, 1, ty0, min(rows, nty - ty0), 0, ntx))
+    else:
+        cols = max(1, budget // bytes_per_tile)
+        nblk = -(-ntx // cols)
+        cols = -(-ntx // nblk)
+        for b in range(N):
+            for ty in range(nty):
+                for tx0 in range(0, ntx, cols):
+                    blocks.append((b, 1, ty, 1, tx0, min(cols, ntx - tx0)))
+    return tuple(blocks)
+
+
+def _applies(ctx) -> bool:
+    if not weight_is_const_f32(ctx):
+        return False
+    g = conv_geometry(ctx)
+    return (g.rank == 2 and g.kh == 3 and g.kw == 3 and g.strides == (1, 1) and g.dilations == (1, 1)
+            and g.group == 1)
+
+
+def make_params(ctx, m: int) -> WinogradParams:
+    g = conv_geometry(ctx)
+    alpha = m + 2
+    a2 = alpha * alpha
+    nty, ntx = -(-g.OH // m), -(-g.OW // m)
+    blocks = plan_blocks(g.N, nty, ntx, 4 * a2 * (g.C + g.K), WINOGRAD_BLOCK_BYTES)
+    max_tiles = max(b[1] * b[3] * b[5] for b in blocks)
+    # the kernels' chunk: whole tile rows, max(1, WINOGRAD_CHUNK_TILES // ntx) of them, within the block
+    chunk = max(min(b[1] * b[3], max(1, WINOGRAD_CHUNK_TILES // b[5])) * b[5] for b in blocks)
+    v_off = 0
+    m_off = v_off + _align(4 * a2 * g.C * max_tiles)
+    q_off = m_off + _align(4 * a2 * g.K * max_tiles)
+    z_off = q_off + _align(4 * a2 * chunk)
+    s_off = z_off + _align(4 * g.W)
+    total = s_off + _align(4 * (ntx + 1) * m)
+    code, p0, p1 = act_args(ctx)
+    return WinogradParams(m, alpha, g.N, g.C, g.K, g.H, g.W, g.OH, g.OW, g.pads[0], g.pads[1], nty, ntx, blocks,
+                          max_tiles, chunk, v_off, m_off, q_off, z_off, s_off, total,
+                          int(code), p0, p1)
+
+
+def _scratch_views(p: WinogradParams, scratch):
+    """float32 views of the scratch: (flat, Q [alpha^2, chunk], zero row [W], sink row [(ntx+1)*m])."""
+    f = scratch.view(np.float32)
+    a2, T = p.alpha * p.alpha, p.chunk_tiles
+    Q = f[p.q_off // 4:p.q_off // 4 + a2 * T].reshape(a2, T)
+    return f, Q, f[p.z_off // 4:p.z_off // 4 + p.W], f[p.s_off // 4:p.s_off // 4 + (p.ntx + 1) * p.m]
+
+
+def run_winograd(U, bias, p: WinogradParams, x4, y4, scratch):
+    """The three stages over every block. x4 [N, C, H, W], y4 [N, K, OH, OW] float32 C-contiguous."""
+    if scratch is None or scratch.nbytes < p.scratch_bytes or x4.shape != (p.N, p.C, p.H, p.W) \
+            or y4.shape != (p.N, p.K, p.OH, p.OW) or U.shape != (p.alpha * p.alpha, p.K, p.C):
+        raise ValueError(f"winograd run: shapes x {x4.shape} y {y4.shape} U {U.shape} or scratch do not match "
+                         f"the plan ({p.N},{p.C},{p.H},{p.W}) -> K={p.K}, {p.scratch_bytes} B")
+    f, Q, zrow, sink = _scratch_views(p, scratch)
+    a2 = p.alpha * p.alpha
+    v0, m0 = p.v_off // 4, p.m_off // 4
+    for (b0, nb, ty0, nty, tx0, ntx) in p.blocks:
+        tiles = nb * nty * ntx
+        V = f[v0:v0 + a2 * p.C * tiles].reshape(a2, p.C, tiles)
+        M = f[m0:m0 + a2 * p.K * tiles].reshape(a2, p.K, tiles)
+        KW.input_transform(x4, V, Q, zrow, b0, nb, ty0, nty, tx0, ntx, p.m, p.pt, p.pl, WINOGRAD_CHUNK_TILES)
+        np.matmul(U, V, out=M)
+        KW.output_transform(M, y4, Q, sink, bias, b0, nb, ty0, nty, tx0, ntx, p.m, p.code, p.p0, p.p1,
+                            WINOGRAD_CHUNK_TILES)
+
+
+def pack_weights(w, m: int):
+    """U [alpha^2, K, C] float32 from a [K, C, 3, 3] weight."""
+    _, G, _ = KW.transform_matrices(m)
+    return np.ascontiguousarray(KW.transform_weights(w, G), dtype=np.float32)
+
+
+def _check_params(p: WinogradParams) -> None:
+    """Every block's indices fit the tensors and the scratch (kernels do not check bounds)."""
+    a2 = p.alpha * p.alpha
+    for blk in p.blocks:
+        b0, nb, ty0, nty, tx0, ntx = blk
+        ok = (0 <= b0 and nb >= 1 and b0 + nb <= p.N and 0 <= ty0 and nty >= 1 and ty0 + nty <= p.nty
+              and 0 <= tx0 and ntx >= 1 and tx0 + ntx <= p.ntx and (nb == 1 or (nty == p.nty and ntx == p.ntx))
+              and nb * nty * ntx <= p.max_tiles
+              and min(nb * nty, max(1, WINOGRAD_CHUNK_TILES // ntx)) * ntx <= p.chunk_tiles)
+        if not ok:
+            raise ValueError(f"winograd block {blk} outside the {p.N}x{p.nty}x{p.ntx} tile grid")
+    T, Tc = p.max_tiles, p.chunk_tiles
+    ends = (p.m_off - p.v_off >= 4 * a2 * p.C * T and p.q_off - p.m_off >= 4 * a2 * p.K * T
+            and p.z_off - p.q_off >= 4 * a2 * Tc and p.s_off - p.z_off >= 4 * p.W
+            and p.scratch_bytes - p.s_off >= 4 * (p.ntx + 1) * p.m)
+    if not ends:
+        raise ValueError("winograd scratch layout overlaps")
+
+
+def cost_us(ctx, m: int) -> float:
+    """Estimated microseconds, in the units of conv.py's im2col estimate (MNN's model: transforms
+    2*a*a^2*ic + 2*a*u*(a+u)*oc and GEMM 2*a^2*ic*oc per tile, times the number of tiles)."""
+    g = conv_geometry(ctx)
+    p = make_params(ctx, m)
+    a2 = p.alpha * p.alpha
+    gemm = 0.0
+    for (_, nb, _, nty, _, ntx) in p.blocks:
+        gemm += a2 * gemm_cost_us(g.K, g.C, nb * nty * ntx, ctx.threads)
+    tiles = g.N * p.nty * p.ntx
+    transforms = (a2 * g.C * tiles * NS_PER_V_ELEMENT + a2 * g.K * tiles * NS_PER_M_ELEMENT) / 1e3
+    return gemm * WINOGRAD_GEMM_PENALTY + transforms
+
+
+def _make_algorithm(name: str, m: int) -> Algorithm:
+    def pack(ctx):
+        g = conv_geometry(ctx)
+        w = const_value(ctx.consts[1]).reshape(g.K, g.C, 3, 3)
+        return pack_weights(w, m), pack_bias(ctx, g.K)
+
+    def setup(ctx):
+        p = make_params(ctx, m)
+        _check_params(p)
+        return p
+
+    def run(packed, params, ins, outs, scratch):
+        U, b = packed
+        p = params
+        run_winograd(U, run_bias(b, ins), p, ins[0].reshape(p.N, p.C, p.H, p.W),
+                     outs[0].reshape(p.N, p.K, p.OH, p.OW), scratch)
+
+    def weight_bytes(ctx):
+        g = conv_geometry(ctx)
+        return 4 * (m + 2) ** 2 * g.K * g.C + bias_bytes(ctx)
+
+    alpha = m + 2
+    return Algorithm(
+        "Conv", name, run=run, cost=lambda ctx: cost_us(ctx, m), applies=_applies, pack=pack, setup=setup,
+        weight_bytes=weight_bytes, scratch_bytes=lambda ctx: make_params(ctx, m).scratch_bytes,
+        big_buffers=True, precisions=("low", "normal") if m == 6 else jconfig.PRECISIONS, tier=TIERS[name],
+        doc=f"Winograd F({m},3): U = G g G^T ({alpha * alpha}/9 of the weights), input transform, "
+            f"{alpha * alpha} batched BLAS GEMMs, output transform + bias/activation")
+
+
+for _name, _m in UNITS.items():
+    register_algorithm(_make_algorithm(_name, _m))

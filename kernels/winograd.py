@@ -1,0 +1,533 @@
+"""Winograd minimal-filtering convolution F(m x m, 3 x 3) (Lavin & Gray 2015, "Fast Algorithms for
+Convolutional Neural Networks"): Y = A^T [ (G g G^T) . (B^T d B) ] A for every alpha x alpha input tile d
+(alpha = m + 2) overlapping its neighbours by 2. The filter transform U = G g G^T is done once at pack
+time (numpy); per run the input tiles are transformed into V[alpha^2][C][tiles], the alpha^2 products
+become one batched GEMM M[a] = U[a] @ V[a] (BLAS), and the output transform adds bias + activation.
+
+Two kernels (input and output transform) serve F(2,3), F(4,3) and F(6,3): m is an argument that picks
+the unrolled 1-D transforms (generated from the matrices below, so the coefficients are constants and
+zeros cost nothing). Each 2-D transform is two 1-D passes; the passes whose data are contiguous over
+tiles are vector loops over all the tiles of a chunk. Tiles are processed in rectangular blocks (whole images, whole tile rows, or
+part of a tile row) so the scratch stays bounded.
+
+Matrices come from the Cook-Toom construction with interpolation points 0, +-1, +-2, +-1/2 (and infinity):
+the points of Lavin & Gray / NNPACK / MNN, which keep the coefficients small."""
+
+from fractions import Fraction
+
+import numpy as np
+
+from numba import njit
+
+from jitmnn.config import FASTMATH
+
+from . import act
+from ._jit import kernel
+
+POINTS = (0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5)
+R = 3  # filter size
+
+
+def transform_matrices(m: int, r: int = R):
+    """(AT [m, alpha], G [alpha, r], BT [alpha, alpha]) in float64 for F(m, r), alpha = m + r - 1.
+
+    AT and G are the Cook-Toom Vandermonde matrices over the points plus infinity, with the Lagrange
+    denominators f_j = prod_{l != j} (p_j - p_l) put into G (Lavin & Gray's "fractions in G" form);
+    BT is then the unique solution of sum_j AT[i, j] G[j, k] BT[j, l] = [l == i + k] (correlation),
+    solved numerically and snapped to the exact small rationals it is made of."""
+    alpha = m + r - 1
+    if not 2 <= alpha <= len(POINTS) + 1:
+        raise ValueError(f"F({m},{r}) needs {alpha - 1} finite points; have {len(POINTS)}")
+    p = np.array(POINTS[: alpha - 1], np.float64)
+    AT = np.zeros((m, alpha))
+    G = np.zeros((alpha, r))
+    for j in range(alpha - 1):
+        f = np.prod([p[j] - p[l] for l in range(alpha - 1) if l != j])
+        if j == 0 and f < 0:
+            f = -f  # sign convention of Lavin & Gray's F(4,3) G (1/4 in the corner); BT absorbs it
+        AT[:, j] = p[j] ** np.arange(m)
+        G[j, :] = p[j] ** np.arange(r) / f
+    AT[m - 1, alpha - 1] = 1.0
+    G[alpha - 1, r - 1] = 1.0
+    # Solve for BT column by column: coeff[(i, k), j] = AT[i, j] * G[j, k]
+    coeff = np.einsum("ij,jk->ikj", AT, G).reshape(m * r, alpha)
+    BT = np.zeros((alpha, alpha))
+    for col in range(alpha):
+        rhs = np.array([1.0 if col == i + k else 0.0 for i in range(m) for k in range(r)])
+        sol, *_ = np.linalg.lstsq(coeff, rhs, rcond=None)
+        BT[:, col] = [float(Fraction(v).limit_denominator(256)) for v in sol]
+    return AT, G, BT
+
+
+def transform_weights(w, G):
+    """U[a = i*alpha + j, k, c] = (G w[k, c] G^T)[i, j] in float64 (then cast by the caller)."""
+    alpha = G.shape[0]
+    K, C = w.shape[0], w.shape[1]
+    u = np.einsum("ip,kcpq,jq->ijkc", G, np.asarray(w, np.float64), G, optimize=True)
+    return u.reshape(alpha * alpha, K, C)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Unrolled 1-D transforms and the transform passes, one per unit. Generated from transform_matrices()
+# (tests/test_winograd.py checks each against the matrices); 0-based loops over 1-D row slices so LLVM
+# vectorises the loops over tiles.
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")
+def _bt2(d0, d1, d2, d3):
+    """B^T d for F(2,3) (one column of a tile)."""
+    return (d0 - d2,
+            d1 + d2,
+            -d1 + d2,
+            -d1 + d3)
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")
+def _at2(d0, d1, d2, d3):
+    """A^T s for F(2,3)."""
+    return (d0 + d1 + d2,
+            d1 - d2 + d3)
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")
+def _bt4(d0, d1, d2, d3, d4, d5):
+    """B^T d for F(4,3) (one column of a tile)."""
+    return (np.float32(4.0) * d0 - np.float32(5.0) * d2 + d4,
+            -np.float32(4.0) * d1 - np.float32(4.0) * d2 + d3 + d4,
+            np.float32(4.0) * d1 - np.float32(4.0) * d2 - d3 + d4,
+            -np.float32(2.0) * d1 - d2 + np.float32(2.0) * d3 + d4,
+            np.float32(2.0) * d1 - d2 - np.float32(2.0) * d3 + d4,
+            np.float32(4.0) * d1 - np.float32(5.0) * d3 + d5)
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")
+def _at4(d0, d1, d2, d3, d4, d5):
+    """A^T s for F(4,3)."""
+    return (d0 + d1 + d2 + d3 + d4,
+            d1 - d2 + np.float32(2.0) * d3 - np.float32(2.0) * d4,
+            d1 + d2 + np.float32(4.0) * d3 + np.float32(4.0) * d4,
+            d1 - d2 + np.float32(8.0) * d3 - np.float32(8.0) * d4 + d5)
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")
+def _bt6(d0, d1, d2, d3, d4, d5, d6, d7):
+    """B^T d for F(6,3) (one column of a tile)."""
+    return (d0 - np.float32(5.25) * d2 + np.float32(5.25) * d4 - d6,
+            d1 + d2 - np.float32(4.25) * d3 - np.float32(4.25) * d4 + d5 + d6,
+            -d1 + d2 + np.float32(4.25) * d3 - np.float32(4.25) * d4 - d5 + d6,
+            np.float32(0.5) * d1 + np.float32(0.25) * d2 - np.float32(2.5) * d3 - np.float32(1.25) * d4 + np.float32(2.0) * d5 + d6,
+            -np.float32(0.5) * d1 + np.float32(0.25) * d2 + np.float32(2.5) * d3 - np.float32(1.25) * d4 - np.float32(2.0) * d5 + d6,
+            np.float32(2.0) * d1 + np.float32(4.0) * d2 - np.float32(2.5) * d3 - np.float32(5.0) * d4 + np.float32(0.5) * d5 + d6,
+            -np.float32(2.0) * d1 + np.float32(4.0) * d2 + np.float32(2.5) * d3 - np.float32(5.0) * d4 - np.float32(0.5) * d5 + d6,
+            -d1 + np.float32(5.25) * d3 - np.float32(5.25) * d5 + d7)
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")
+def _at6(d0, d1, d2, d3, d4, d5, d6, d7):
+    """A^T s for F(6,3)."""
+    return (d0 + d1 + d2 + d3 + d4 + d5 + d6,
+            d1 - d2 + np.float32(2.0) * d3 - np.float32(2.0) * d4 + np.float32(0.5) * d5 - np.float32(0.5) * d6,
+            d1 + d2 + np.float32(4.0) * d3 + np.float32(4.0) * d4 + np.float32(0.25) * d5 + np.float32(0.25) * d6,
+            d1 - d2 + np.float32(8.0) * d3 - np.float32(8.0) * d4 + np.float32(0.125) * d5 - np.float32(0.125) * d6,
+            d1 + d2 + np.float32(16.0) * d3 + np.float32(16.0) * d4 + np.float32(0.0625) * d5 + np.float32(0.0625) * d6,
+            d1 - d2 + np.float32(32.0) * d3 - np.float32(32.0) * d4 + np.float32(0.03125) * d5 - np.float32(0.03125) * d6 + d7)
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def _in_cols2(plane, y0, H, zrow, Q, l, tb, c0, t_lo, t_hi):
+    """Q[i*4 + l, tb + t] = (B^T d)[i] of column l of the tiles t_lo..t_hi of one tile row (input rows
+    y0.., columns c0 + t*2); rows outside the image read the zero row."""
+    r0 = plane[y0 + 0] if y0 + 0 >= 0 and y0 + 0 < H else zrow
+    r1 = plane[y0 + 1] if y0 + 1 >= 0 and y0 + 1 < H else zrow
+    r2 = plane[y0 + 2] if y0 + 2 >= 0 and y0 + 2 < H else zrow
+    r3 = plane[y0 + 3] if y0 + 3 >= 0 and y0 + 3 < H else zrow
+    q0 = Q[0 + l, tb:tb + t_hi]
+    q1 = Q[4 + l, tb:tb + t_hi]
+    q2 = Q[8 + l, tb:tb + t_hi]
+    q3 = Q[12 + l, tb:tb + t_hi]
+    for t in range(t_lo, t_hi):
+        col = c0 + t * 2
+        o0, o1, o2, o3 = _bt2(r0[col], r1[col], r2[col], r3[col])
+        q0[t] = o0
+        q1[t] = o1
+        q2[t] = o2
+        q3[t] = o3
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def _in_rows2(Q, V, c, v0, Tc):
+    """V[i*4 + j, c, v0 + t] = (Q_i B)[j] for the Tc tiles of a chunk (vector loops over tiles)."""
+    for i in range(4):
+        s0 = Q[i * 4 + 0, :Tc]
+        s1 = Q[i * 4 + 1, :Tc]
+        s2 = Q[i * 4 + 2, :Tc]
+        s3 = Q[i * 4 + 3, :Tc]
+        w0 = V[i * 4 + 0, c, v0:v0 + Tc]
+        w1 = V[i * 4 + 1, c, v0:v0 + Tc]
+        w2 = V[i * 4 + 2, c, v0:v0 + Tc]
+        w3 = V[i * 4 + 3, c, v0:v0 + Tc]
+        for t in range(Tc):
+            o0, o1, o2, o3 = _bt2(s0[t], s1[t], s2[t], s3[t])
+            w0[t] = o0
+            w1[t] = o1
+            w2[t] = o2
+            w3[t] = o3
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def _out_cols2(M, S, k, v0, Tc):
+    """S[jo*4 + i, t] = (A^T M_i)[jo] (row i of the tiles' M for output channel k; vector loops)."""
+    for i in range(4):
+        s0 = M[i * 4 + 0, k, v0:v0 + Tc]
+        s1 = M[i * 4 + 1, k, v0:v0 + Tc]
+        s2 = M[i * 4 + 2, k, v0:v0 + Tc]
+        s3 = M[i * 4 + 3, k, v0:v0 + Tc]
+        w0 = S[0 + i, :Tc]
+        w1 = S[4 + i, :Tc]
+        for t in range(Tc):
+            o0, o1 = _at2(s0[t], s1[t], s2[t], s3[t])
+            w0[t] = o0
+            w1[t] = o1
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def _out_rows2(S, y, sink, b, k, oy0, nrows, tb, x0, ntx, OW, bk, code, p0, p1):
+    """y[b, k, oy0 + io, x0 + t*2 + jo] = act((S_jo A)[io] + bk) for the ntx tiles of one tile row;
+    output rows past the bottom edge (io >= nrows) go to the sink row, the right edge cuts the last tile."""
+    y0 = y[b, k, oy0 + 0, x0:] if 0 < nrows else sink
+    y1 = y[b, k, oy0 + 1, x0:] if 1 < nrows else sink
+    last_ox = x0 + (ntx - 1) * 2
+    for jo in range(2):
+        n = ntx if last_ox + jo < OW else ntx - 1
+        s0 = S[jo * 4 + 0, tb:tb + ntx]
+        s1 = S[jo * 4 + 1, tb:tb + ntx]
+        s2 = S[jo * 4 + 2, tb:tb + ntx]
+        s3 = S[jo * 4 + 3, tb:tb + ntx]
+        for t in range(n):
+            o0, o1 = _at2(s0[t], s1[t], s2[t], s3[t])
+            x = jo + t * 2
+            y0[x] = act.apply(o0 + bk, code, p0, p1)
+            y1[x] = act.apply(o1 + bk, code, p0, p1)
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def _in_cols4(plane, y0, H, zrow, Q, l, tb, c0, t_lo, t_hi):
+    """Q[i*6 + l, tb + t] = (B^T d)[i] of column l of the tiles t_lo..t_hi of one tile row (input rows
+    y0.., columns c0 + t*4); rows outside the image read the zero row."""
+    r0 = plane[y0 + 0] if y0 + 0 >= 0 and y0 + 0 < H else zrow
+    r1 = plane[y0 + 1] if y0 + 1 >= 0 and y0 + 1 < H else zrow
+    r2 = plane[y0 + 2] if y0 + 2 >= 0 and y0 + 2 < H else zrow
+    r3 = plane[y0 + 3] if y0 + 3 >= 0 and y0 + 3 < H else zrow
+    r4 = plane[y0 + 4] if y0 + 4 >= 0 and y0 + 4 < H else zrow
+    r5 = plane[y0 + 5] if y0 + 5 >= 0 and y0 + 5 < H else zrow
+    q0 = Q[0 + l, tb:tb + t_hi]
+    q1 = Q[6 + l, tb:tb + t_hi]
+    q2 = Q[12 + l, tb:tb + t_hi]
+    q3 = Q[18 + l, tb:tb + t_hi]
+    q4 = Q[24 + l, tb:tb + t_hi]
+    q5 = Q[30 + l, tb:tb + t_hi]
+    for t in range(t_lo, t_hi):
+        col = c0 + t * 4
+        o0, o1, o2, o3, o4, o5 = _bt4(r0[col], r1[col], r2[col], r3[col], r4[col], r5[col])
+        q0[t] = o0
+        q1[t] = o1
+        q2[t] = o2
+        q3[t] = o3
+        q4[t] = o4
+        q5[t] = o5
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def _in_rows4(Q, V, c, v0, Tc):
+    """V[i*6 + j, c, v0 + t] = (Q_i B)[j] for the Tc tiles of a chunk (vector loops over tiles)."""
+    for i in range(6):
+        s0 = Q[i * 6 + 0, :Tc]
+        s1 = Q[i * 6 + 1, :Tc]
+        s2 = Q[i * 6 + 2, :Tc]
+        s3 = Q[i * 6 + 3, :Tc]
+        s4 = Q[i * 6 + 4, :Tc]
+        s5 = Q[i * 6 + 5, :Tc]
+        w0 = V[i * 6 + 0, c, v0:v0 + Tc]
+        w1 = V[i * 6 + 1, c, v0:v0 + Tc]
+        w2 = V[i * 6 + 2, c, v0:v0 + Tc]
+        w3 = V[i * 6 + 3, c, v0:v0 + Tc]
+        w4 = V[i * 6 + 4, c, v0:v0 + Tc]
+        w5 = V[i * 6 + 5, c, v0:v0 + Tc]
+        for t in range(Tc):
+            o0, o1, o2, o3, o4, o5 = _bt4(s0[t], s1[t], s2[t], s3[t], s4[t], s5[t])
+            w0[t] = o0
+            w1[t] = o1
+            w2[t] = o2
+            w3[t] = o3
+            w4[t] = o4
+            w5[t] = o5
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def _out_cols4(M, S, k, v0, Tc):
+    """S[jo*6 + i, t] = (A^T M_i)[jo] (row i of the tiles' M for output channel k; vector loops)."""
+    for i in range(6):
+        s0 = M[i * 6 + 0, k, v0:v0 + Tc]
+        s1 = M[i * 6 + 1, k, v0:v0 + Tc]
+        s2 = M[i * 6 + 2, k, v0:v0 + Tc]
+        s3 = M[i * 6 + 3, k, v0:v0 + Tc]
+        s4 = M[i * 6 + 4, k, v0:v0 + Tc]
+        s5 = M[i * 6 + 5, k, v0:v0 + Tc]
+        w0 = S[0 + i, :Tc]
+        w1 = S[6 + i, :Tc]
+        w2 = S[12 + i, :Tc]
+        w3 = S[18 + i, :Tc]
+        for t in range(Tc):
+            o0, o1, o2, o3 = _at4(s0[t], s1[t], s2[t], s3[t], s4[t], s5[t])
+            w0[t] = o0
+            w1[t] = o1
+            w2[t] = o2
+            w3[t] = o3
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def _out_rows4(S, y, sink, b, k, oy0, nrows, tb, x0, ntx, OW, bk, code, p0, p1):
+    """y[b, k, oy0 + io, x0 + t*4 + jo] = act((S_jo A)[io] + bk) for the ntx tiles of one tile row;
+    output rows past the bottom edge (io >= nrows) go to the sink row, the right edge cuts the last tile."""
+    y0 = y[b, k, oy0 + 0, x0:] if 0 < nrows else sink
+    y1 = y[b, k, oy0 + 1, x0:] if 1 < nrows else sink
+    y2 = y[b, k, oy0 + 2, x0:] if 2 < nrows else sink
+    y3 = y[b, k, oy0 + 3, x0:] if 3 < nrows else sink
+    last_ox = x0 + (ntx - 1) * 4
+    for jo in range(4):
+        n = ntx if last_ox + jo < OW else ntx - 1
+        s0 = S[jo * 6 + 0, tb:tb + ntx]
+        s1 = S[jo * 6 + 1, tb:tb + ntx]
+        s2 = S[jo * 6 + 2, tb:tb + ntx]
+        s3 = S[jo * 6 + 3, tb:tb + ntx]
+        s4 = S[jo * 6 + 4, tb:tb + ntx]
+        s5 = S[jo * 6 + 5, tb:tb + ntx]
+        for t in range(n):
+            o0, o1, o2, o3 = _at4(s0[t], s1[t], s2[t], s3[t], s4[t], s5[t])
+            x = jo + t * 4
+            y0[x] = act.apply(o0 + bk, code, p0, p1)
+            y1[x] = act.apply(o1 + bk, code, p0, p1)
+            y2[x] = act.apply(o2 + bk, code, p0, p1)
+            y3[x] = act.apply(o3 + bk, code, p0, p1)
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def _in_cols6(plane, y0, H, zrow, Q, l, tb, c0, t_lo, t_hi):
+    """Q[i*8 + l, tb + t] = (B^T d)[i] of column l of the tiles t_lo..t_hi of one tile row (input rows
+    y0.., columns c0 + t*6); rows outside the image read the zero row."""
+    r0 = plane[y0 + 0] if y0 + 0 >= 0 and y0 + 0 < H else zrow
+    r1 = plane[y0 + 1] if y0 + 1 >= 0 and y0 + 1 < H else zrow
+    r2 = plane[y0 + 2] if y0 + 2 >= 0 and y0 + 2 < H else zrow
+    r3 = plane[y0 + 3] if y0 + 3 >= 0 and y0 + 3 < H else zrow
+    r4 = plane[y0 + 4] if y0 + 4 >= 0 and y0 + 4 < H else zrow
+    r5 = plane[y0 + 5] if y0 + 5 >= 0 and y0 + 5 < H else zrow
+    r6 = plane[y0 + 6] if y0 + 6 >= 0 and y0 + 6 < H else zrow
+    r7 = plane[y0 + 7] if y0 + 7 >= 0 and y0 + 7 < H else zrow
+    q0 = Q[0 + l, tb:tb + t_hi]
+    q1 = Q[8 + l, tb:tb + t_hi]
+    q2 = Q[16 + l, tb:tb + t_hi]
+    q3 = Q[24 + l, tb:tb + t_hi]
+    q4 = Q[32 + l, tb:tb + t_hi]
+    q5 = Q[40 + l, tb:tb + t_hi]
+    q6 = Q[48 + l, tb:tb + t_hi]
+    q7 = Q[56 + l, tb:tb + t_hi]
+    for t in range(t_lo, t_hi):
+        col = c0 + t * 6
+        o0, o1, o2, o3, o4, o5, o6, o7 = _bt6(r0[col], r1[col], r2[col], r3[col], r4[col], r5[col], r6[col], r7[col])
+        q0[t] = o0
+        q1[t] = o1
+        q2[t] = o2
+        q3[t] = o3
+        q4[t] = o4
+        q5[t] = o5
+        q6[t] = o6
+        q7[t] = o7
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def _in_rows6(Q, V, c, v0, Tc):
+    """V[i*8 + j, c, v0 + t] = (Q_i B)[j] for the Tc tiles of a chunk (vector loops over tiles)."""
+    for i in range(8):
+        s0 = Q[i * 8 + 0, :Tc]
+        s1 = Q[i * 8 + 1, :Tc]
+        s2 = Q[i * 8 + 2, :Tc]
+        s3 = Q[i * 8 + 3, :Tc]
+        s4 = Q[i * 8 + 4, :Tc]
+        s5 = Q[i * 8 + 5, :Tc]
+        s6 = Q[i * 8 + 6, :Tc]
+        s7 = Q[i * 8 + 7, :Tc]
+        w0 = V[i * 8 + 0, c, v0:v0 + Tc]
+        w1 = V[i * 8 + 1, c, v0:v0 + Tc]
+        w2 = V[i * 8 + 2, c, v0:v0 + Tc]
+        w3 = V[i * 8 + 3, c, v0:v0 + Tc]
+        w4 = V[i * 8 + 4, c, v0:v0 + Tc]
+        w5 = V[i * 8 + 5, c, v0:v0 + Tc]
+        w6 = V[i * 8 + 6, c, v0:v0 + Tc]
+        w7 = V[i * 8 + 7, c, v0:v0 + Tc]
+        for t in range(Tc):
+            o0, o1, o2, o3, o4, o5, o6, o7 = _bt6(s0[t], s1[t], s2[t], s3[t], s4[t], s5[t], s6[t], s7[t])
+            w0[t] = o0
+            w1[t] = o1
+            w2[t] = o2
+            w3[t] = o3
+            w4[t] = o4
+            w5[t] = o5
+            w6[t] = o6
+            w7[t] = o7
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def _out_cols6(M, S, k, v0, Tc):
+    """S[jo*8 + i, t] = (A^T M_i)[jo] (row i of the tiles' M for output channel k; vector loops)."""
+    for i in range(8):
+        s0 = M[i * 8 + 0, k, v0:v0 + Tc]
+        s1 = M[i * 8 + 1, k, v0:v0 + Tc]
+        s2 = M[i * 8 + 2, k, v0:v0 + Tc]
+        s3 = M[i * 8 + 3, k, v0:v0 + Tc]
+        s4 = M[i * 8 + 4, k, v0:v0 + Tc]
+        s5 = M[i * 8 + 5, k, v0:v0 + Tc]
+        s6 = M[i * 8 + 6, k, v0:v0 + Tc]
+        s7 = M[i * 8 + 7, k, v0:v0 + Tc]
+        w0 = S[0 + i, :Tc]
+        w1 = S[8 + i, :Tc]
+        w2 = S[16 + i, :Tc]
+        w3 = S[24 + i, :Tc]
+        w4 = S[32 + i, :Tc]
+        w5 = S[40 + i, :Tc]
+        for t in range(Tc):
+            o0, o1, o2, o3, o4, o5 = _at6(s0[t], s1[t], s2[t], s3[t], s4[t], s5[t], s6[t], s7[t])
+            w0[t] = o0
+            w1[t] = o1
+            w2[t] = o2
+            w3[t] = o3
+            w4[t] = o4
+            w5[t] = o5
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def _out_rows6(S, y, sink, b, k, oy0, nrows, tb, x0, ntx, OW, bk, code, p0, p1):
+    """y[b, k, oy0 + io, x0 + t*6 + jo] = act((S_jo A)[io] + bk) for the ntx tiles of one tile row;
+    output rows past the bottom edge (io >= nrows) go to the sink row, the right edge cuts the last tile."""
+    y0 = y[b, k, oy0 + 0, x0:] if 0 < nrows else sink
+    y1 = y[b, k, oy0 + 1, x0:] if 1 < nrows else sink
+    y2 = y[b, k, oy0 + 2, x0:] if 2 < nrows else sink
+    y3 = y[b, k, oy0 + 3, x0:] if 3 < nrows else sink
+    y4 = y[b, k, oy0 + 4, x0:] if 4 < nrows else sink
+    y5 = y[b, k, oy0 + 5, x0:] if 5 < nrows else sink
+    last_ox = x0 + (ntx - 1) * 6
+    for jo in range(6):
+        n = ntx if last_ox + jo < OW else ntx - 1
+        s0 = S[jo * 8 + 0, tb:tb + ntx]
+        s1 = S[jo * 8 + 1, tb:tb + ntx]
+        s2 = S[jo * 8 + 2, tb:tb + ntx]
+        s3 = S[jo * 8 + 3, tb:tb + ntx]
+        s4 = S[jo * 8 + 4, tb:tb + ntx]
+        s5 = S[jo * 8 + 5, tb:tb + ntx]
+        s6 = S[jo * 8 + 6, tb:tb + ntx]
+        s7 = S[jo * 8 + 7, tb:tb + ntx]
+        for t in range(n):
+            o0, o1, o2, o3, o4, o5 = _at6(s0[t], s1[t], s2[t], s3[t], s4[t], s5[t], s6[t], s7[t])
+            x = jo + t * 6
+            y0[x] = act.apply(o0 + bk, code, p0, p1)
+            y1[x] = act.apply(o1 + bk, code, p0, p1)
+            y2[x] = act.apply(o2 + bk, code, p0, p1)
+            y3[x] = act.apply(o3 + bk, code, p0, p1)
+            y4[x] = act.apply(o4 + bk, code, p0, p1)
+            y5[x] = act.apply(o5 + bk, code, p0, p1)
+
+
+@kernel
+def input_transform(x, V, Q, zrow, b0, nb, ty0, nty, tx0, ntx, m, pt, pl, chunk):
+    """V[i*alpha + j, c, t] = (B^T d_t B)[i, j] for the tiles t of one block: images b0..b0+nb, tile rows
+    ty0..ty0+nty, tile columns tx0..tx0+ntx, t = (bi*nty + tyi)*ntx + txi. Tile (ty, tx) is the input
+    patch at rows ty*m - pt + [0, alpha) and columns tx*m - pl + [0, alpha), zero outside the image (the
+    conv's pads). Per channel and chunk of whole tile rows (max(1, chunk // ntx) of them):
+    pass 1 reads each tile's columns straight from the input rows (stride m) into
+    Q[i*alpha + l, t] = (B^T d_t)[i, l]; pass 2 is a vector loop over the chunk's tiles writing V.
+    x [N, C, H, W]; V [alpha^2, C, >= T]; Q [alpha^2, >= chunk tiles]; zrow [>= W] (scratch)."""
+    C = x.shape[1]
+    H = x.shape[2]
+    W = x.shape[3]
+    alpha = m + 2
+    zero = np.float32(0.0)
+    for i in range(W):
+        zrow[i] = zero
+    rows = nb * nty
+    rows_per_chunk = max(1, chunk // ntx)
+    for c in range(C):
+        for r0 in range(0, rows, rows_per_chunk):
+            r1 = min(rows, r0 + rows_per_chunk)
+            for r in range(r0, r1):
+                bi = r // nty
+                tyi = r - bi * nty
+                tb = (r - r0) * ntx
+                y0 = (ty0 + tyi) * m - pt
+                plane = x[b0 + bi, c]
+                for l in range(alpha):
+                    c0 = tx0 * m - pl + l  # input column of tile txi is c0 + txi*m
+                    t_lo = 0
+                    while t_lo < ntx and c0 + t_lo * m < 0:
+                        t_lo += 1
+                    t_hi = ntx
+                    while t_hi > t_lo and c0 + (t_hi - 1) * m >= W:
+                        t_hi -= 1
+                    if t_lo > 0 or t_hi < ntx:  # tiles whose column l is all padding
+                        for i in range(alpha):
+                            qrow = Q[i * alpha + l, tb:tb + ntx]
+                            for t in range(t_lo):
+                                qrow[t] = zero
+                            for t in range(t_hi, ntx):
+                                qrow[t] = zero
+                    if m == 2:
+                        _in_cols2(plane, y0, H, zrow, Q, l, tb, c0, t_lo, t_hi)
+                    elif m == 4:
+                        _in_cols4(plane, y0, H, zrow, Q, l, tb, c0, t_lo, t_hi)
+                    else:
+                        _in_cols6(plane, y0, H, zrow, Q, l, tb, c0, t_lo, t_hi)
+            v0 = r0 * ntx
+            Tc = (r1 - r0) * ntx
+            if m == 2:
+                _in_rows2(Q, V, c, v0, Tc)
+            elif m == 4:
+                _in_rows4(Q, V, c, v0, Tc)
+            else:
+                _in_rows6(Q, V, c, v0, Tc)
+
+
+@kernel
+def output_transform(M, y, S, sink, bias, b0, nb, ty0, nty, tx0, ntx, m, code, p0, p1, chunk):
+    """y[b, k, ty*m + io, tx*m + jo] = act((A^T M_t A)[io, jo] + bias[k]) for the block's tiles (layout as
+    in input_transform), clipped at the output's right and bottom edges. Per output channel and chunk:
+    pass A, a vector loop over the chunk's tiles, S[jo*alpha + i, t] = (A^T M_t)[jo, i]; pass B per tile
+    row, (S A) + bias through the activation into y (stride m).
+    M [alpha^2, K, >= T]; y [N, K, OH, OW]; S [alpha*m, >= chunk tiles]; sink [>= (ntx + 1)*m] (scratch)."""
+    K = y.shape[1]
+    OH = y.shape[2]
+    OW = y.shape[3]
+    rows = nb * nty
+    rows_per_chunk = max(1, chunk // ntx)
+    x0 = tx0 * m
+    for k in range(K):
+        bk = bias[k]
+        for r0 in range(0, rows, rows_per_chunk):
+            r1 = min(rows, r0 + rows_per_chunk)
+            v0 = r0 * ntx
+            Tc = (r1 - r0) * ntx
+            if m == 2:
+                _out_cols2(M, S, k, v0, Tc)
+            elif m == 4:
+                _out_cols4(M, S, k, v0, Tc)
+            else:
+                _out_cols6(M, S, k, v0, Tc)
+            for r in range(r0, r1):
+                bi = r // nty
+                tyi = r - bi * nty
+                tb = (r - r0) * ntx
+                oy0 = (ty0 + tyi) * m
+                nrows = min(m, OH - oy0)
+                if m == 2:
+                    _out_rows2(S, y, sink, b0 + bi, k, oy0, nrows, tb, x0, ntx, OW, bk, code, p0, p1)
+                elif m == 4:
+                    _out_rows4(S, y, sink, b0 + bi, k, oy0, nrows, tb, x0, ntx, OW, bk, code, p0, p1)
+                else:
+                    _out_rows6(S, y, sink, b0 + bi, k, oy0, nrows, tb, x0, ntx, OW, bk, code, p0, p1)
