@@ -761,6 +761,7 @@ def interpret(graph, feeds):
 PASSES_PRESERVE = 1e-4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", [(1, 3, 64, 64)])
 def test_passes_preserve_ppocr_outputs(ppocr_model, shape):
     raw = import_onnx(ppocr_model, check_runtime=False)
