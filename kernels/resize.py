@@ -11,31 +11,39 @@ from ._jit import kernel
 
 @kernel
 def resize_nearest(x, out, ih, iw):
-    """out[p, oh, ow] = x[p, ih[oh], iw[ow]]."""
+    """out[p, oh, ow] = x[p, ih[oh], iw[ow]]; ih/iw are uint32 tables (unsigned: no wraparound checks).
+    An output row whose source row equals the previous one's is a copy of it (upsampling repeats rows)."""
     P = x.shape[0]
     OH, OW = out.shape[1], out.shape[2]
     for p in range(P):
         for oh in range(OH):
-            h = ih[oh]
-            for ow in range(OW):
-                out[p, oh, ow] = x[p, h, iw[ow]]
+            orow = out[p, oh]
+            if oh > 0 and ih[oh] == ih[oh - 1]:
+                prev = out[p, oh - 1]
+                for ow in range(OW):
+                    orow[ow] = prev[ow]
+            else:
+                xrow = x[p, ih[oh]]
+                for ow in range(OW):
+                    orow[ow] = xrow[iw[ow]]
 
 
 @kernel
 def resize_bilinear(x, out, h0, h1, lh, w0, w1, lw):
-    """Bilinear: rows h0/h1 with weight lh on h1, columns w0/w1 with weight lw on w1."""
+    """Bilinear: rows h0/h1 with weight lh on h1, columns w0/w1 with weight lw on w1 (uint32 tables)."""
     P = x.shape[0]
     OH, OW = out.shape[1], out.shape[2]
     one = np.float32(1.0)
     for p in range(P):
         for oh in range(OH):
-            a = h0[oh]
-            b = h1[oh]
+            ra = x[p, h0[oh]]
+            rb = x[p, h1[oh]]
+            orow = out[p, oh]
             fy = lh[oh]
             for ow in range(OW):
                 fx = lw[ow]
                 c0 = w0[ow]
                 c1 = w1[ow]
-                top = x[p, a, c0] * (one - fx) + x[p, a, c1] * fx
-                bot = x[p, b, c0] * (one - fx) + x[p, b, c1] * fx
-                out[p, oh, ow] = top * (one - fy) + bot * fy
+                top = ra[c0] * (one - fx) + ra[c1] * fx
+                bot = rb[c0] * (one - fx) + rb[c1] * fx
+                orow[ow] = top * (one - fy) + bot * fy

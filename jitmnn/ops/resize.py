@@ -164,6 +164,9 @@ def _setup(ctx):
         for idx in t[:2] if len(t) == 3 else t:
             if idx.size and (idx.min() < 0 or idx.max() >= n):
                 raise ShapeError(f"Resize index table out of range for input {tuple(x)}")
+    # The kernels take unsigned index tables: Numba emits no negative-index wraparound code for them.
+    th = tuple(t.astype(np.uint32) if t.dtype.kind == "i" else t for t in th)
+    tw = tuple(t.astype(np.uint32) if t.dtype.kind == "i" else t for t in tw)
     return _attr(ctx.node, "mode", "nearest"), th, tw
 
 
