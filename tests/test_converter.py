@@ -401,6 +401,36 @@ def test_scalar_affine_folds_into_next_conv_only_when_exact(pads, shift, folds):
     check_vs_ort(model, {"x": f32(1, 3, 7, 8, seed=6)}, g)
 
 
+GELU_CONSTS = {"half": np.float32(0.5), "one": np.float32(1.0), "sqrt2": np.float32(np.sqrt(2)),
+               "inv_sqrt2": np.float32(1 / np.sqrt(2))}
+
+
+def _gelu_nodes(form, x="x", y="y"):
+    scale = (helper.make_node("Div", [x, "sqrt2"], ["z"], name="scale") if form.endswith("div")
+             else helper.make_node("Mul", [x, "inv_sqrt2"], ["z"], name="scale"))
+    core = [scale, helper.make_node("Erf", ["z"], ["e"], name="erf"),
+            helper.make_node("Add", ["e", "one"], ["a"], name="add1")]
+    if form.startswith("half_last"):
+        return core + [helper.make_node("Mul", [x, "a"], ["m"], name="mul_x"),
+                       helper.make_node("Mul", ["m", "half"], [y], name="end")]
+    return core + [helper.make_node("Mul", ["half", x], ["h"], name="half_x"),
+                   helper.make_node("Mul", ["h", "a"], [y], name="end")]
+
+
+@pytest.mark.parametrize("form", ["half_last_div", "half_last_mul", "half_first_div", "half_first_mul"])
+def test_gelu_erf_form_recognised_and_fused(form):
+    model = make_model(_gelu_nodes(form), {"x": [2, 5, 6]}, {"y": None}, GELU_CONSTS)
+    g = convert_graph(model)
+    require_runtime(g)
+    assert ops(g) == ["Gelu"] and g.nodes[0].name == "end" and g.nodes[0].inputs == ["x"]
+    check_vs_ort(model, {"x": f32(2, 5, 6, seed=1) * 3}, g)
+    fused = make_model([helper.make_node("MatMul", ["x", "W"], ["t"], name="mm"), *_gelu_nodes(form, x="t")],
+                       {"x": [2, 5, 6]}, {"y": None}, {**GELU_CONSTS, "W": f32(6, 7, seed=2)})
+    g = convert_graph(fused)
+    assert ops(g) == ["MatMul"] and g.nodes[0].attrs["activation"] == "gelu"
+    check_vs_ort(fused, {"x": f32(2, 5, 6, seed=3)}, g)
+
+
 # ----- constant folding, identities, dead code -----------------------------------------------------------
 
 def test_constant_folding_and_dead_code():

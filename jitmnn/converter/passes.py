@@ -387,6 +387,76 @@ def _match_hardswish(g, n, producers, consumers):
     return None
 
 
+# ----- GELU recognition -----------------------------------------------------------------------------------
+
+SQRT2 = float(np.sqrt(2.0))
+
+
+def recognize_gelu(g: Graph, log: list) -> Graph:
+    """The erf form exporters emit below opset 20, 0.5 * x * (1 + Erf(x / sqrt(2))) (x * 0.5 first, or the
+    0.5 last; / sqrt(2) or * (1 / sqrt(2))), becomes one Gelu node (then fusable into a MatMul/Gemm/Conv)."""
+    g = copy_graph(g)
+    if not registry.has_op("Gelu"):
+        return g
+    changed = True
+    while changed:
+        changed = False
+        producers, consumers = g.producers(), g.consumers()
+        for n in g.nodes:
+            found = _match_gelu(g, n, producers, consumers)
+            if found is None:
+                continue
+            x, absorbed = found
+            node = Node(n.name, "Gelu", [x], list(n.outputs), {"approximate": "none"})
+            _absorb(node, *absorbed)
+            dead = {id(a) for a in absorbed}
+            g.nodes = [node if m is n else m for m in g.nodes if id(m) not in dead]
+            log.append(f"recognised Gelu at {n.name!r} (from {', '.join(a.name for a in absorbed)})")
+            changed = True
+            break
+    return g
+
+
+def _one_plus_erf(g, name, x, producers, consumers, user):
+    """If `name` = Add(Erf(x / sqrt2), 1), privately feeding `user`: [add, erf, scale] nodes, else None."""
+    add = producers.get(name)
+    e_name = _binary_with_const(g, add, "Add", 1.0)
+    if e_name is None or not _private(g, consumers, name, user):
+        return None
+    erf = producers.get(e_name)
+    if erf is None or erf.op != "Erf" or not _private(g, consumers, e_name, add):
+        return None
+    scale = producers.get(erf.inputs[0])
+    if not _private(g, consumers, erf.inputs[0], erf):
+        return None
+    if _binary_with_const(g, scale, "Div", SQRT2) == x or _binary_with_const(g, scale, "Mul", 1 / SQRT2) == x:
+        return [add, erf, scale]
+    return None
+
+
+def _match_gelu(g, n, producers, consumers):
+    if n.op != "Mul" or len(n.inputs) != 2:
+        return None
+    # (x * (1 + erf(x / sqrt2))) * 0.5
+    m_name = _binary_with_const(g, n, "Mul", 0.5)
+    m = producers.get(m_name) if m_name else None
+    if m is not None and m.op == "Mul" and len(m.inputs) == 2 and _private(g, consumers, m_name, n):
+        for xi in (0, 1):
+            inner = _one_plus_erf(g, m.inputs[1 - xi], m.inputs[xi], producers, consumers, m)
+            if inner is not None:
+                return m.inputs[xi], [m, *inner]
+    # (x * 0.5) * (1 + erf(x / sqrt2))
+    for hi in (0, 1):
+        h = producers.get(n.inputs[hi])
+        x = _binary_with_const(g, h, "Mul", 0.5)
+        if x is None or not _private(g, consumers, n.inputs[hi], n):
+            continue
+        inner = _one_plus_erf(g, n.inputs[1 - hi], x, producers, consumers, n)
+        if inner is not None:
+            return x, [h, *inner]
+    return None
+
+
 # ----- activation fusion ----------------------------------------------------------------------------------
 
 def _activation_of(g, a):
@@ -399,6 +469,8 @@ def _activation_of(g, a):
         return "tanh", [0.0, 0.0]
     if a.op == "HardSwish":
         return "hardswish", [0.0, 0.0]
+    if a.op == "Gelu" and a.attrs.get("approximate", "none") == "none":
+        return "gelu", [0.0, 0.0]
     if a.op == "HardSigmoid":
         return "hardsigmoid", [float(a.attrs.get("alpha", 0.2)), float(a.attrs.get("beta", 0.5))]
     if a.op == "Clip":
@@ -419,7 +491,7 @@ def _activation_of(g, a):
 
 
 def fuse_activations(g: Graph, log: list) -> Graph:
-    """Relu / Clip (constant bounds) / Sigmoid / HardSigmoid / HardSwish / Tanh and x * Sigmoid(x) (SiLU)
+    """Relu / Clip (constant bounds) / Sigmoid / HardSigmoid / HardSwish / Tanh / Gelu and x * Sigmoid(x) (SiLU)
     after a Conv, ConvTranspose, Gemm or MatMul become its fused epilogue, when the producer's output
     feeds only the activation and is not a graph output."""
     g = copy_graph(g)
@@ -656,7 +728,7 @@ def remove_unused_constants(g: Graph, log: list) -> Graph:
 
 # Run repeatedly until nothing changes (folding exposes identities, identities expose folds ...).
 SIMPLIFY = (remove_identities, fold_constants, fold_batchnorm, fold_affine)
-FUSE = (recognize_hardswish, recognize_layernorm, fuse_activations, fold_affine_into_next_conv)
+FUSE = (recognize_hardswish, recognize_gelu, recognize_layernorm, fuse_activations, fold_affine_into_next_conv)
 CLEANUP = (remove_dead_nodes, remove_unused_constants)
 MAX_ROUNDS = 5
 
