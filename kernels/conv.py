@@ -9,48 +9,61 @@ from ._jit import kernel
 @kernel
 def im2col_tile(x, cols, col0, ncols, OW, kh, kw, sh, sw, ph, pw, dh, dw):
     """cols[(c*kh + i)*kw + j, p - col0] = x[c, oh*sh - ph + i*dh, ow*sw - pw + j*dw] (0 outside), for the
-    output pixels p in [col0, col0 + ncols). The valid ow range of each output row is computed once, so
-    the inner copy has no branches (stride 1 makes it a contiguous copy)."""
+    output pixels p in [col0, col0 + ncols). The tile is cut into output-row segments once; per segment
+    and tap the valid ow range is known, so copies have no branches. Indices are uint64 into flat arrays
+    (a signed index costs a wraparound check per element and blocks vectorising: measured 4x)."""
     C, H, W = x.shape
+    xf = x.reshape(-1)
+    cf = cols.reshape(-1)
     zero = np.float32(0.0)
-    p_end = col0 + ncols
+    # output-row segments of this tile: (oh, ow0, ow1, tile column of (oh, 0))
+    nseg = (col0 + ncols - 1) // OW - col0 // OW + 1
+    seg = np.empty((nseg, 4), np.int64)
+    p = col0
+    k = 0
+    while p < col0 + ncols:
+        oh = p // OW
+        ow0 = p - oh * OW
+        ow1 = min(OW, ow0 + (col0 + ncols - p))
+        seg[k, 0], seg[k, 1], seg[k, 2], seg[k, 3] = oh, ow0, ow1, p - col0 - ow0
+        p += ow1 - ow0
+        k += 1
+    # per horizontal tap j: x column offset and the ow range that lands inside the row
+    jlo = np.empty(kw, np.int64)
+    jhi = np.empty(kw, np.int64)
+    for j in range(kw):
+        off = j * dw - pw
+        jlo[j] = 0 if off >= 0 else (-off + sw - 1) // sw
+        jhi[j] = (W - 1 - off) // sw + 1 if W - 1 - off >= 0 else 0
+    swu = np.uint64(sw)
     for c in range(C):
         for i in range(kh):
-            for j in range(kw):
-                crow = cols[(c * kh + i) * kw + j]
-                off = j * dw - pw
-                # ow is valid iff 0 <= ow*sw + off < W
-                lo_all = 0 if off >= 0 else (-off + sw - 1) // sw
-                hi_all = (W - 1 - off) // sw + 1 if W - 1 - off >= 0 else 0
-                p = col0
-                while p < p_end:
-                    oh = p // OW
-                    ow0 = p - oh * OW
-                    ow1 = min(OW, ow0 + (p_end - p))
-                    base = p - col0 - ow0  # tile column of (oh, 0)
-                    ih = oh * sh - ph + i * dh
+            for s in range(nseg):
+                oh, ow0, ow1, base = seg[s, 0], seg[s, 1], seg[s, 2], seg[s, 3]
+                ih = oh * sh - ph + i * dh
+                for j in range(kw):
+                    rbase = ((c * kh + i) * kw + j) * ncols + base
                     if ih < 0 or ih >= H:
-                        crow[base + ow0:base + ow1] = zero
+                        d = np.uint64(rbase + ow0)
+                        for t in range(np.uint64(ow1 - ow0)):
+                            cf[d + t] = zero
+                        continue
+                    lo = min(max(jlo[j], ow0), ow1)
+                    hi = min(max(jhi[j], lo), ow1)
+                    d = np.uint64(rbase + ow0)
+                    for t in range(np.uint64(lo - ow0)):
+                        cf[d + t] = zero
+                    d = np.uint64(rbase + lo)
+                    src = np.uint64((c * H + ih) * W + lo * sw + j * dw - pw)
+                    if sw == 1:
+                        for t in range(np.uint64(hi - lo)):
+                            cf[d + t] = xf[src + t]
                     else:
-                        xrow = x[c, ih]
-                        lo = min(max(lo_all, ow0), ow1)
-                        hi = min(max(hi_all, lo), ow1)
-                        if lo > ow0:
-                            crow[base + ow0:base + lo] = zero
-                        # Slices, so the copy loops index from 0 (no negative-index wraparound checks,
-                        # which stop LLVM from vectorising; measured 4x on the copy).
-                        dst = crow[base + lo:base + hi]
-                        if sw == 1:
-                            src = xrow[lo + off:hi + off]
-                            for t in range(hi - lo):
-                                dst[t] = src[t]
-                        else:
-                            src = xrow[lo * sw + off:]
-                            for t in range(hi - lo):
-                                dst[t] = src[t * sw]
-                        if ow1 > hi:
-                            crow[base + hi:base + ow1] = zero
-                    p += ow1 - ow0
+                        for t in range(np.uint64(hi - lo)):
+                            cf[d + t] = xf[src + swu * t]
+                    d = np.uint64(rbase + hi)
+                    for t in range(np.uint64(ow1 - hi)):
+                        cf[d + t] = zero
 
 
 @kernel

@@ -1,4 +1,4 @@
-"""The im2col tile loop: with tiles narrower than the output (memory="low", or a small tile knob) every
+"""Conv algorithm behaviour beyond the registry-wide equivalence test. The im2col tile loop: with tiles narrower than the output (memory="low", or a small tile knob) every
 tile boundary -- mid-row, exact row ends, a ragged last tile -- must give the reference's answer, and
 scratch_bytes must shrink with the tile."""
 
@@ -44,3 +44,15 @@ def test_contiguous_f32_weight_is_not_copied():
     w, _ = alg.pack(ctx)
     assert np.shares_memory(w, ctx.consts[1])
     assert alg.weight_bytes(ctx) == 4 * 13  # only the bias copy
+
+
+DEPTHWISE = [c for c in CONV_CASES if c.id.startswith("dw")]
+
+
+@pytest.mark.parametrize("case", DEPTHWISE, ids=[c.id for c in DEPTHWISE])
+def test_depthwise_two_threads_matches_one(case):
+    """The prange variant (one padded plane per thread) must give the serial kernel's exact result."""
+    one = run_case(case, "depthwise")
+    two = run_case(case, "depthwise", SessionConfig(num_threads=2))
+    np.testing.assert_array_equal(one[0], two[0])
+    assert tolerances.rel_err(two[0], ref_conv(dict(case.attrs), case.inputs)[0]) <= tolerances.F32

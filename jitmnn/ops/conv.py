@@ -25,12 +25,14 @@ from jitmnn.kernels import epilogue as KE
 
 from .registry import Algorithm, OpDef, register_algorithm, register_op
 
-# Cost model (microseconds), measured on this machine at 1 thread (NUMBA_PROBE.md, benchmarks/conv_layers.py):
-# BLAS sgemm ~150 GFLOP/s on conv-sized GEMMs; im2col/epilogue are memory-bound at ~0.4 ns per element
-# written; the depthwise direct kernel runs ~25 GFLOP/s; a Python-level call costs ~2 us.
-GEMM_GFLOPS = 150.0
+# Cost model (microseconds), measured at 1 thread on this machine (2.5 GHz AVX-512 Xeon VM, noisy;
+# benchmarks/conv_layers.py): BLAS sgemm reaches ~80 GFLOP/s on conv-sized GEMMs; im2col/epilogue are
+# memory-bound at ~0.4 ns per element written; the depthwise kernel runs ~15 GFLOP/s on large maps plus
+# ~0.15 us of fixed work per channel plane (what dominates 7x7/14x14 maps); a Python-level call ~2 us.
+GEMM_GFLOPS = 80.0
 NS_PER_COPIED_ELEMENT = 0.4
-DEPTHWISE_GFLOPS = 25.0
+DEPTHWISE_GFLOPS = 15.0
+DEPTHWISE_US_PER_PLANE = 0.15
 CALL_OVERHEAD_US = 2.0
 
 
@@ -413,29 +415,37 @@ def _pack_dw(ctx):
     return np.array(const_value(ctx.consts[1]), np.float32).reshape(g.C, g.kh, g.kw), pack_bias(ctx, g.K)
 
 
+def _dw_threads(ctx) -> int:
+    return max(1, min(int(ctx.threads or 1), 2))
+
+
 def _setup_dw(ctx):
-    return (conv_geometry(ctx),) + act_args(ctx)
+    g = conv_geometry(ctx)
+    nt = _dw_threads(ctx)
+    kern = KD.depthwise_parallel if nt > 1 else KD.depthwise
+    return (g, nt, kern) + act_args(ctx)
 
 
 def _run_dw(packed, params, ins, outs, scratch):
     w, b = packed
-    g, code, p0, p1 = params
+    g, nt, kern, code, p0, p1 = params
     bias = run_bias(b, ins)
     x4, y4 = _views4(g, ins[0], outs[0])
     hp, wp = _pad_plane_shape(g)
-    plane = scratch.view(np.float32)[:hp * wp].reshape(hp, wp)
-    KD.depthwise(x4, w, bias, y4, plane, g.pads[0], g.pads[1], g.strides[0], g.strides[1],
-                 g.dilations[0], g.dilations[1], code, p0, p1)
+    planes = scratch.view(np.float32)[:nt * hp * wp].reshape(nt, hp, wp)
+    kern(x4, w, bias, y4, planes if nt > 1 else planes[0], g.pads[0], g.pads[1], g.strides[0], g.strides[1],
+         g.dilations[0], g.dilations[1], code, p0, p1)
 
 
 def _cost_dw(ctx):
     g = conv_geometry(ctx)
-    return g.flops / (DEPTHWISE_GFLOPS * 1e3) + copy_cost_us(g.N * g.C * g.H * g.W) + CALL_OVERHEAD_US
+    work = g.flops / (DEPTHWISE_GFLOPS * 1e3) + copy_cost_us(g.N * g.C * g.H * g.W) + g.N * g.C * DEPTHWISE_US_PER_PLANE
+    return work / _dw_threads(ctx) ** 0.9 + CALL_OVERHEAD_US
 
 
 def _scratch_dw(ctx):
     hp, wp = _pad_plane_shape(conv_geometry(ctx))
-    return _align(4 * hp * wp)
+    return _align(4 * hp * wp * _dw_threads(ctx))
 
 
 register_algorithm(Algorithm(
