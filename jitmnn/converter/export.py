@@ -21,7 +21,7 @@ from ..graph import Graph, Node, as_float_array
 
 DEFAULT_OPSET = 13
 # Attributes that exist only in our IR (fused epilogues); everything else is an ONNX attribute.
-IR_ONLY_ATTRS = ("activation", "activation_params")
+IR_ONLY_ATTRS = ("activation", "activation_params", "fused_from")
 # ONNX attributes whose type is FLOAT(S) even when a JSON round-trip turned 1.0 into 1.
 FLOAT_ATTRS = {"alpha", "beta", "epsilon", "momentum", "gamma", "bias", "lambd", "ratio", "spatial_scale",
                "cubic_coeff_a", "extrapolation_value", "scale", "scales", "value_float", "value_floats"}
