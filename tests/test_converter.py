@@ -680,7 +680,7 @@ def test_compression_options_go_through_the_hook(tmp_path, monkeypatch):
     def fake(graph, options, warnings):
         seen.update(options)
         warnings.append("compressed (test hook)")
-        return graph
+        return graph, []
 
     model = make_model([helper.make_node("Relu", ["x"], ["y"])], {"x": [1, 2]}, {"y": None})
     monkeypatch.setattr(api, "_compress", fake)
@@ -688,6 +688,27 @@ def test_compression_options_go_through_the_hook(tmp_path, monkeypatch):
     assert seen == {"fp16": False, "bf16": False, "weight_quant_bits": 4, "block_size": 32, "asymmetric": False,
                     "compression_params": None}
     assert "compressed (test hook)" in report["warnings"]
+
+
+@pytest.mark.parametrize("options,match", [({"fp16": True, "bf16": True}, "one weight storage"),
+                                           ({"weight_quant_bits": 3}, "8 or 4"),
+                                           ({"block_size": 32}, "weight_quant_bits")])
+def test_conflicting_compression_options_fail_early(tmp_path, options, match):
+    with pytest.raises(ConversionError, match=match):
+        jitmnn.convert(str(tmp_path / "not_even_read.onnx"), str(tmp_path / "m.jmnn"), **options)
+
+
+@pytest.mark.parametrize("options", [{"fp16": True}, {"weight_quant_bits": 8},
+                                     {"weight_quant_bits": 4, "block_size": 32}])
+def test_compression_options_compress_weights(tmp_path, options):
+    c = 32
+    model = make_model([helper.make_node("Conv", ["x", "W", "b"], ["y"], pads=[1, 1, 1, 1], name="conv")],
+                       {"x": [1, 64, 6, 6]}, {"y": None}, {"W": f32(c, 64, 3, 3), "b": f32(c, seed=1)})
+    plain = jitmnn.convert(model, str(tmp_path / "plain.jmnn"))
+    report = jitmnn.convert(model, str(tmp_path / "small.jmnn"), **options)
+    assert report["output_bytes"] < plain["output_bytes"]
+    assert [r["layer"] for r in report["compression"] if r["storage"] != "fp32"] == ["conv"]
+    assert "compression: 1 of 1 layers" in api.format_report(report)
 
 
 # ----- convert() and its report ---------------------------------------------------------------------------

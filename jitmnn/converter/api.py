@@ -20,15 +20,41 @@ COMPRESSION_OPTIONS = {"fp16": False, "bf16": False, "weight_quant_bits": None, 
                        "asymmetric": False, "compression_params": None}
 
 
+def _compression_kind(options: dict):
+    """The one storage kind the options ask for (None: plain fp32); conflicting options are an error."""
+    kinds = [k for k, on in (("fp16", options["fp16"]), ("bf16", options["bf16"])) if on]
+    bits = options["weight_quant_bits"]
+    if bits is not None:
+        if bits not in (8, 4):
+            raise ConversionError(f"weight_quant_bits must be 8 or 4, got {bits!r}")
+        kinds.append(f"int{bits}")
+    if len(kinds) > 1:
+        raise ConversionError(f"choose one weight storage, got {' and '.join(kinds)}")
+    if bits is None and (options["block_size"] is not None or options["asymmetric"]):
+        raise ConversionError("block_size and asymmetric apply to weight_quant_bits (int8/int4) only")
+    if options["block_size"] is not None and int(options["block_size"]) <= 0:
+        raise ConversionError(f"block_size must be positive, got {options['block_size']!r}")
+    return kinds[0] if kinds else None
+
+
 def _compress(graph, options: dict, warnings: list):
-    """Hook for weight compression (fp16/bf16 storage, int8/int4 weight-only quantization, params files),
-    called on the optimised graph right before it is saved. The compression step (jitmnn/compression.py)
-    plugs in here: it returns the graph with compressed constants and appends human-readable notes (layers
-    kept in fp32, rescaled, ...) to `warnings`. `options` holds the COMPRESSION_OPTIONS keys."""
-    requested = sorted(k for k, v in options.items() if v != COMPRESSION_OPTIONS[k])
-    if requested:
-        raise ConversionError(f"{', '.join(requested)}: weight compression in convert() is not implemented yet")
-    return graph
+    """Weight compression (fp16/bf16 storage, int8/int4 weight-only quantization), called on the optimised
+    graph right before it is saved; jitmnn/compression.py does the work. Returns (graph, per-layer rows).
+    Layers kept in fp32 (too small, shared, or fp16 would underflow them) are listed in `warnings`."""
+    kind = _compression_kind(options)
+    if options["compression_params"] is not None:
+        raise ConversionError("compression_params: per-layer params files are not implemented yet")
+    if kind is None:
+        return graph, []
+    from ..compression import compress_graph
+
+    try:
+        rows = compress_graph(graph, kind, block_size=int(options["block_size"] or 0),
+                              asymmetric=bool(options["asymmetric"]))
+    except ValueError as e:  # e.g. nothing was compressed: a silent no-op would hide a mistake
+        raise ConversionError(str(e)) from e
+    warnings.extend(f"{r['layer']}: {r['note']}" for r in rows if r.get("note") and r.get("storage") == "fp32")
+    return graph, rows
 
 
 def convert(src_onnx, dst_jmnn, *, fp16: bool = False, bf16: bool = False, weight_quant_bits: int | None = None,
@@ -40,6 +66,7 @@ def convert(src_onnx, dst_jmnn, *, fp16: bool = False, bf16: bool = False, weigh
     ConversionError for unreadable models or attribute values jitmnn cannot honour."""
     options = {"fp16": fp16, "bf16": bf16, "weight_quant_bits": weight_quant_bits, "block_size": block_size,
                "asymmetric": asymmetric, "compression_params": compression_params}
+    _compression_kind(options)  # conflicting options fail before any work
     model, src_bytes, src_name = load_model(src_onnx)
     warnings: list = []
     ops_before: dict = {}
@@ -52,7 +79,7 @@ def convert(src_onnx, dst_jmnn, *, fp16: bool = False, bf16: bool = False, weigh
     missing = unsupported_ops(graph)
     if missing:
         raise UnsupportedOpError(missing)
-    graph = _compress(graph, options, warnings)
+    graph, compression_rows = _compress(graph, options, warnings)
     pass_counts = {name: sum(1 for line in lines if not line.startswith("kept")) for name, lines in pass_log.items()}
     # Something a pass chose not to do (a fold that would bloat the file, a shape rule that failed on
     # constants) is worth the user's attention.
@@ -76,6 +103,7 @@ def convert(src_onnx, dst_jmnn, *, fp16: bool = False, bf16: bool = False, weigh
         "weights_bytes_after": graph.weight_bytes(),
         "passes": pass_counts,
         "pass_details": pass_log,
+        "compression": compression_rows,
         "warnings": warnings,
     }
 
@@ -99,6 +127,15 @@ def format_report(report: dict, details: bool = False) -> str:
         for name, entries in report["pass_details"].items():
             for e in entries:
                 lines.append(f"    [{name}] {e}")
+    rows = report.get("compression") or []
+    done = [r for r in rows if r.get("storage") != "fp32"]
+    if rows:
+        before = sum(r.get("bytes_before", 0) for r in done)
+        after = sum(r.get("bytes_after", 0) for r in done)
+        worst = max(done, key=lambda r: r.get("rel_error", 0.0), default=None)
+        lines.append(f"  compression: {len(done)} of {len(rows)} layers {done[0]['storage'] if done else ''}, "
+                     f"{before / mb:.2f} MB -> {after / mb:.2f} MB"
+                     + (f"; worst rel. error {worst['rel_error']:.2e} ({worst['layer']})" if worst else ""))
     for w in report["warnings"]:
         lines.append(f"  warning: {w}")
     return "\n".join(lines)
