@@ -134,24 +134,56 @@ def _at6(d0, d1, d2, d3, d4, d5, d6, d7):
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
-def _in_cols2(plane, y0, H, zrow, Q, l, tb, c0, t_lo, t_hi):
-    """Q[i*4 + l, tb + t] = (B^T d)[i] of column l of the tiles t_lo..t_hi of one tile row (input rows
-    y0.., columns c0 + t*2); rows outside the image read the zero row."""
-    r0 = plane[y0 + 0] if y0 + 0 >= 0 and y0 + 0 < H else zrow
-    r1 = plane[y0 + 1] if y0 + 1 >= 0 and y0 + 1 < H else zrow
-    r2 = plane[y0 + 2] if y0 + 2 >= 0 and y0 + 2 < H else zrow
-    r3 = plane[y0 + 3] if y0 + 3 >= 0 and y0 + 3 < H else zrow
-    q0 = Q[0 + l, tb:tb + t_hi]
-    q1 = Q[4 + l, tb:tb + t_hi]
-    q2 = Q[8 + l, tb:tb + t_hi]
-    q3 = Q[12 + l, tb:tb + t_hi]
-    for t in range(t_lo, t_hi):
-        col = c0 + t * 2
-        o0, o1, o2, o3 = _bt2(r0[col], r1[col], r2[col], r3[col])
-        q0[t] = o0
-        q1[t] = o1
-        q2[t] = o2
-        q3[t] = o3
+def _in_cols2(x, b, c, y0, Q, tb, cbase, ntx):
+    """Q[i*4 + l, tb + t] = (B^T d_t)[i, l] for the ntx tiles of one tile row: tile t reads input rows
+    y0 + [0, 4) and columns cbase + t*2 + [0, 4) of x[b, c], zero outside. Plain 2-D indexing (the
+    loads are strided, so nothing vectorises here; no slices means no per-call view overhead)."""
+    H = x.shape[2]
+    W = x.shape[3]
+    zero = np.float32(0.0)
+    inside = y0 >= 0 and y0 + 3 < H
+    ok0 = y0 + 0 >= 0 and y0 + 0 < H
+    ok1 = y0 + 1 >= 0 and y0 + 1 < H
+    ok2 = y0 + 2 >= 0 and y0 + 2 < H
+    ok3 = y0 + 3 >= 0 and y0 + 3 < H
+    for l in range(4):
+        c0 = cbase + l
+        t_lo = 0
+        while t_lo < ntx and c0 + t_lo * 2 < 0:
+            t_lo += 1
+        t_hi = ntx
+        while t_hi > t_lo and c0 + (t_hi - 1) * 2 >= W:
+            t_hi -= 1
+        for t in range(t_lo):
+            Q[0 + l, tb + t] = zero
+            Q[4 + l, tb + t] = zero
+            Q[8 + l, tb + t] = zero
+            Q[12 + l, tb + t] = zero
+        for t in range(t_hi, ntx):
+            Q[0 + l, tb + t] = zero
+            Q[4 + l, tb + t] = zero
+            Q[8 + l, tb + t] = zero
+            Q[12 + l, tb + t] = zero
+        if inside:
+            for t in range(t_lo, t_hi):
+                col = c0 + t * 2
+                o0, o1, o2, o3 = _bt2(x[b, c, y0 + 0, col], x[b, c, y0 + 1, col], x[b, c, y0 + 2, col], x[b, c, y0 + 3, col])
+                Q[0 + l, tb + t] = o0
+                Q[4 + l, tb + t] = o1
+                Q[8 + l, tb + t] = o2
+                Q[12 + l, tb + t] = o3
+        else:
+            for t in range(t_lo, t_hi):
+                col = c0 + t * 2
+                d0 = x[b, c, y0 + 0, col] if ok0 else zero
+                d1 = x[b, c, y0 + 1, col] if ok1 else zero
+                d2 = x[b, c, y0 + 2, col] if ok2 else zero
+                d3 = x[b, c, y0 + 3, col] if ok3 else zero
+                o0, o1, o2, o3 = _bt2(d0, d1, d2, d3)
+                Q[0 + l, tb + t] = o0
+                Q[4 + l, tb + t] = o1
+                Q[8 + l, tb + t] = o2
+                Q[12 + l, tb + t] = o3
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
@@ -191,50 +223,94 @@ def _out_cols2(M, S, k, v0, Tc):
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
-def _out_rows2(S, y, sink, b, k, oy0, nrows, tb, x0, ntx, OW, bk, code, p0, p1):
-    """y[b, k, oy0 + io, x0 + t*2 + jo] = act((S_jo A)[io] + bk) for the ntx tiles of one tile row;
-    output rows past the bottom edge (io >= nrows) go to the sink row, the right edge cuts the last tile."""
-    y0 = y[b, k, oy0 + 0, x0:] if 0 < nrows else sink
-    y1 = y[b, k, oy0 + 1, x0:] if 1 < nrows else sink
+def _out_rows2(S, y, b, k, oy0, tb, x0, ntx, bk, code, p0, p1):
+    """y[b, k, oy0 + io, x0 + t*2 + jo] = act((S_jo A)[io] + bk) for the ntx tiles of one tile row, clipped
+    at the bottom and right edges (only the last tile row / column can be cut). 2-D indexing: the stores
+    are strided."""
+    OH = y.shape[2]
+    OW = y.shape[3]
+    nrows = min(2, OH - oy0)
     last_ox = x0 + (ntx - 1) * 2
     for jo in range(2):
         n = ntx if last_ox + jo < OW else ntx - 1
-        s0 = S[jo * 4 + 0, tb:tb + ntx]
-        s1 = S[jo * 4 + 1, tb:tb + ntx]
-        s2 = S[jo * 4 + 2, tb:tb + ntx]
-        s3 = S[jo * 4 + 3, tb:tb + ntx]
-        for t in range(n):
-            o0, o1 = _at2(s0[t], s1[t], s2[t], s3[t])
-            x = jo + t * 2
-            y0[x] = act.apply(o0 + bk, code, p0, p1)
-            y1[x] = act.apply(o1 + bk, code, p0, p1)
+        if nrows == 2:
+            for t in range(n):
+                o0, o1 = _at2(S[jo * 4 + 0, tb + t], S[jo * 4 + 1, tb + t], S[jo * 4 + 2, tb + t], S[jo * 4 + 3, tb + t])
+                ox = x0 + jo + t * 2
+                y[b, k, oy0 + 0, ox] = act.apply(o0 + bk, code, p0, p1)
+                y[b, k, oy0 + 1, ox] = act.apply(o1 + bk, code, p0, p1)
+        else:
+            for t in range(n):
+                o0, o1 = _at2(S[jo * 4 + 0, tb + t], S[jo * 4 + 1, tb + t], S[jo * 4 + 2, tb + t], S[jo * 4 + 3, tb + t])
+                ox = x0 + jo + t * 2
+                y[b, k, oy0, ox] = act.apply(o0 + bk, code, p0, p1)
+                if 1 < nrows:
+                    y[b, k, oy0 + 1, ox] = act.apply(o1 + bk, code, p0, p1)
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
-def _in_cols4(plane, y0, H, zrow, Q, l, tb, c0, t_lo, t_hi):
-    """Q[i*6 + l, tb + t] = (B^T d)[i] of column l of the tiles t_lo..t_hi of one tile row (input rows
-    y0.., columns c0 + t*4); rows outside the image read the zero row."""
-    r0 = plane[y0 + 0] if y0 + 0 >= 0 and y0 + 0 < H else zrow
-    r1 = plane[y0 + 1] if y0 + 1 >= 0 and y0 + 1 < H else zrow
-    r2 = plane[y0 + 2] if y0 + 2 >= 0 and y0 + 2 < H else zrow
-    r3 = plane[y0 + 3] if y0 + 3 >= 0 and y0 + 3 < H else zrow
-    r4 = plane[y0 + 4] if y0 + 4 >= 0 and y0 + 4 < H else zrow
-    r5 = plane[y0 + 5] if y0 + 5 >= 0 and y0 + 5 < H else zrow
-    q0 = Q[0 + l, tb:tb + t_hi]
-    q1 = Q[6 + l, tb:tb + t_hi]
-    q2 = Q[12 + l, tb:tb + t_hi]
-    q3 = Q[18 + l, tb:tb + t_hi]
-    q4 = Q[24 + l, tb:tb + t_hi]
-    q5 = Q[30 + l, tb:tb + t_hi]
-    for t in range(t_lo, t_hi):
-        col = c0 + t * 4
-        o0, o1, o2, o3, o4, o5 = _bt4(r0[col], r1[col], r2[col], r3[col], r4[col], r5[col])
-        q0[t] = o0
-        q1[t] = o1
-        q2[t] = o2
-        q3[t] = o3
-        q4[t] = o4
-        q5[t] = o5
+def _in_cols4(x, b, c, y0, Q, tb, cbase, ntx):
+    """Q[i*6 + l, tb + t] = (B^T d_t)[i, l] for the ntx tiles of one tile row: tile t reads input rows
+    y0 + [0, 6) and columns cbase + t*4 + [0, 6) of x[b, c], zero outside. Plain 2-D indexing (the
+    loads are strided, so nothing vectorises here; no slices means no per-call view overhead)."""
+    H = x.shape[2]
+    W = x.shape[3]
+    zero = np.float32(0.0)
+    inside = y0 >= 0 and y0 + 5 < H
+    ok0 = y0 + 0 >= 0 and y0 + 0 < H
+    ok1 = y0 + 1 >= 0 and y0 + 1 < H
+    ok2 = y0 + 2 >= 0 and y0 + 2 < H
+    ok3 = y0 + 3 >= 0 and y0 + 3 < H
+    ok4 = y0 + 4 >= 0 and y0 + 4 < H
+    ok5 = y0 + 5 >= 0 and y0 + 5 < H
+    for l in range(6):
+        c0 = cbase + l
+        t_lo = 0
+        while t_lo < ntx and c0 + t_lo * 4 < 0:
+            t_lo += 1
+        t_hi = ntx
+        while t_hi > t_lo and c0 + (t_hi - 1) * 4 >= W:
+            t_hi -= 1
+        for t in range(t_lo):
+            Q[0 + l, tb + t] = zero
+            Q[6 + l, tb + t] = zero
+            Q[12 + l, tb + t] = zero
+            Q[18 + l, tb + t] = zero
+            Q[24 + l, tb + t] = zero
+            Q[30 + l, tb + t] = zero
+        for t in range(t_hi, ntx):
+            Q[0 + l, tb + t] = zero
+            Q[6 + l, tb + t] = zero
+            Q[12 + l, tb + t] = zero
+            Q[18 + l, tb + t] = zero
+            Q[24 + l, tb + t] = zero
+            Q[30 + l, tb + t] = zero
+        if inside:
+            for t in range(t_lo, t_hi):
+                col = c0 + t * 4
+                o0, o1, o2, o3, o4, o5 = _bt4(x[b, c, y0 + 0, col], x[b, c, y0 + 1, col], x[b, c, y0 + 2, col], x[b, c, y0 + 3, col], x[b, c, y0 + 4, col], x[b, c, y0 + 5, col])
+                Q[0 + l, tb + t] = o0
+                Q[6 + l, tb + t] = o1
+                Q[12 + l, tb + t] = o2
+                Q[18 + l, tb + t] = o3
+                Q[24 + l, tb + t] = o4
+                Q[30 + l, tb + t] = o5
+        else:
+            for t in range(t_lo, t_hi):
+                col = c0 + t * 4
+                d0 = x[b, c, y0 + 0, col] if ok0 else zero
+                d1 = x[b, c, y0 + 1, col] if ok1 else zero
+                d2 = x[b, c, y0 + 2, col] if ok2 else zero
+                d3 = x[b, c, y0 + 3, col] if ok3 else zero
+                d4 = x[b, c, y0 + 4, col] if ok4 else zero
+                d5 = x[b, c, y0 + 5, col] if ok5 else zero
+                o0, o1, o2, o3, o4, o5 = _bt4(d0, d1, d2, d3, d4, d5)
+                Q[0 + l, tb + t] = o0
+                Q[6 + l, tb + t] = o1
+                Q[12 + l, tb + t] = o2
+                Q[18 + l, tb + t] = o3
+                Q[24 + l, tb + t] = o4
+                Q[30 + l, tb + t] = o5
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
@@ -286,62 +362,112 @@ def _out_cols4(M, S, k, v0, Tc):
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
-def _out_rows4(S, y, sink, b, k, oy0, nrows, tb, x0, ntx, OW, bk, code, p0, p1):
-    """y[b, k, oy0 + io, x0 + t*4 + jo] = act((S_jo A)[io] + bk) for the ntx tiles of one tile row;
-    output rows past the bottom edge (io >= nrows) go to the sink row, the right edge cuts the last tile."""
-    y0 = y[b, k, oy0 + 0, x0:] if 0 < nrows else sink
-    y1 = y[b, k, oy0 + 1, x0:] if 1 < nrows else sink
-    y2 = y[b, k, oy0 + 2, x0:] if 2 < nrows else sink
-    y3 = y[b, k, oy0 + 3, x0:] if 3 < nrows else sink
+def _out_rows4(S, y, b, k, oy0, tb, x0, ntx, bk, code, p0, p1):
+    """y[b, k, oy0 + io, x0 + t*4 + jo] = act((S_jo A)[io] + bk) for the ntx tiles of one tile row, clipped
+    at the bottom and right edges (only the last tile row / column can be cut). 2-D indexing: the stores
+    are strided."""
+    OH = y.shape[2]
+    OW = y.shape[3]
+    nrows = min(4, OH - oy0)
     last_ox = x0 + (ntx - 1) * 4
     for jo in range(4):
         n = ntx if last_ox + jo < OW else ntx - 1
-        s0 = S[jo * 6 + 0, tb:tb + ntx]
-        s1 = S[jo * 6 + 1, tb:tb + ntx]
-        s2 = S[jo * 6 + 2, tb:tb + ntx]
-        s3 = S[jo * 6 + 3, tb:tb + ntx]
-        s4 = S[jo * 6 + 4, tb:tb + ntx]
-        s5 = S[jo * 6 + 5, tb:tb + ntx]
-        for t in range(n):
-            o0, o1, o2, o3 = _at4(s0[t], s1[t], s2[t], s3[t], s4[t], s5[t])
-            x = jo + t * 4
-            y0[x] = act.apply(o0 + bk, code, p0, p1)
-            y1[x] = act.apply(o1 + bk, code, p0, p1)
-            y2[x] = act.apply(o2 + bk, code, p0, p1)
-            y3[x] = act.apply(o3 + bk, code, p0, p1)
+        if nrows == 4:
+            for t in range(n):
+                o0, o1, o2, o3 = _at4(S[jo * 6 + 0, tb + t], S[jo * 6 + 1, tb + t], S[jo * 6 + 2, tb + t], S[jo * 6 + 3, tb + t], S[jo * 6 + 4, tb + t], S[jo * 6 + 5, tb + t])
+                ox = x0 + jo + t * 4
+                y[b, k, oy0 + 0, ox] = act.apply(o0 + bk, code, p0, p1)
+                y[b, k, oy0 + 1, ox] = act.apply(o1 + bk, code, p0, p1)
+                y[b, k, oy0 + 2, ox] = act.apply(o2 + bk, code, p0, p1)
+                y[b, k, oy0 + 3, ox] = act.apply(o3 + bk, code, p0, p1)
+        else:
+            for t in range(n):
+                o0, o1, o2, o3 = _at4(S[jo * 6 + 0, tb + t], S[jo * 6 + 1, tb + t], S[jo * 6 + 2, tb + t], S[jo * 6 + 3, tb + t], S[jo * 6 + 4, tb + t], S[jo * 6 + 5, tb + t])
+                ox = x0 + jo + t * 4
+                y[b, k, oy0, ox] = act.apply(o0 + bk, code, p0, p1)
+                if 1 < nrows:
+                    y[b, k, oy0 + 1, ox] = act.apply(o1 + bk, code, p0, p1)
+                if 2 < nrows:
+                    y[b, k, oy0 + 2, ox] = act.apply(o2 + bk, code, p0, p1)
+                if 3 < nrows:
+                    y[b, k, oy0 + 3, ox] = act.apply(o3 + bk, code, p0, p1)
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
-def _in_cols6(plane, y0, H, zrow, Q, l, tb, c0, t_lo, t_hi):
-    """Q[i*8 + l, tb + t] = (B^T d)[i] of column l of the tiles t_lo..t_hi of one tile row (input rows
-    y0.., columns c0 + t*6); rows outside the image read the zero row."""
-    r0 = plane[y0 + 0] if y0 + 0 >= 0 and y0 + 0 < H else zrow
-    r1 = plane[y0 + 1] if y0 + 1 >= 0 and y0 + 1 < H else zrow
-    r2 = plane[y0 + 2] if y0 + 2 >= 0 and y0 + 2 < H else zrow
-    r3 = plane[y0 + 3] if y0 + 3 >= 0 and y0 + 3 < H else zrow
-    r4 = plane[y0 + 4] if y0 + 4 >= 0 and y0 + 4 < H else zrow
-    r5 = plane[y0 + 5] if y0 + 5 >= 0 and y0 + 5 < H else zrow
-    r6 = plane[y0 + 6] if y0 + 6 >= 0 and y0 + 6 < H else zrow
-    r7 = plane[y0 + 7] if y0 + 7 >= 0 and y0 + 7 < H else zrow
-    q0 = Q[0 + l, tb:tb + t_hi]
-    q1 = Q[8 + l, tb:tb + t_hi]
-    q2 = Q[16 + l, tb:tb + t_hi]
-    q3 = Q[24 + l, tb:tb + t_hi]
-    q4 = Q[32 + l, tb:tb + t_hi]
-    q5 = Q[40 + l, tb:tb + t_hi]
-    q6 = Q[48 + l, tb:tb + t_hi]
-    q7 = Q[56 + l, tb:tb + t_hi]
-    for t in range(t_lo, t_hi):
-        col = c0 + t * 6
-        o0, o1, o2, o3, o4, o5, o6, o7 = _bt6(r0[col], r1[col], r2[col], r3[col], r4[col], r5[col], r6[col], r7[col])
-        q0[t] = o0
-        q1[t] = o1
-        q2[t] = o2
-        q3[t] = o3
-        q4[t] = o4
-        q5[t] = o5
-        q6[t] = o6
-        q7[t] = o7
+def _in_cols6(x, b, c, y0, Q, tb, cbase, ntx):
+    """Q[i*8 + l, tb + t] = (B^T d_t)[i, l] for the ntx tiles of one tile row: tile t reads input rows
+    y0 + [0, 8) and columns cbase + t*6 + [0, 8) of x[b, c], zero outside. Plain 2-D indexing (the
+    loads are strided, so nothing vectorises here; no slices means no per-call view overhead)."""
+    H = x.shape[2]
+    W = x.shape[3]
+    zero = np.float32(0.0)
+    inside = y0 >= 0 and y0 + 7 < H
+    ok0 = y0 + 0 >= 0 and y0 + 0 < H
+    ok1 = y0 + 1 >= 0 and y0 + 1 < H
+    ok2 = y0 + 2 >= 0 and y0 + 2 < H
+    ok3 = y0 + 3 >= 0 and y0 + 3 < H
+    ok4 = y0 + 4 >= 0 and y0 + 4 < H
+    ok5 = y0 + 5 >= 0 and y0 + 5 < H
+    ok6 = y0 + 6 >= 0 and y0 + 6 < H
+    ok7 = y0 + 7 >= 0 and y0 + 7 < H
+    for l in range(8):
+        c0 = cbase + l
+        t_lo = 0
+        while t_lo < ntx and c0 + t_lo * 6 < 0:
+            t_lo += 1
+        t_hi = ntx
+        while t_hi > t_lo and c0 + (t_hi - 1) * 6 >= W:
+            t_hi -= 1
+        for t in range(t_lo):
+            Q[0 + l, tb + t] = zero
+            Q[8 + l, tb + t] = zero
+            Q[16 + l, tb + t] = zero
+            Q[24 + l, tb + t] = zero
+            Q[32 + l, tb + t] = zero
+            Q[40 + l, tb + t] = zero
+            Q[48 + l, tb + t] = zero
+            Q[56 + l, tb + t] = zero
+        for t in range(t_hi, ntx):
+            Q[0 + l, tb + t] = zero
+            Q[8 + l, tb + t] = zero
+            Q[16 + l, tb + t] = zero
+            Q[24 + l, tb + t] = zero
+            Q[32 + l, tb + t] = zero
+            Q[40 + l, tb + t] = zero
+            Q[48 + l, tb + t] = zero
+            Q[56 + l, tb + t] = zero
+        if inside:
+            for t in range(t_lo, t_hi):
+                col = c0 + t * 6
+                o0, o1, o2, o3, o4, o5, o6, o7 = _bt6(x[b, c, y0 + 0, col], x[b, c, y0 + 1, col], x[b, c, y0 + 2, col], x[b, c, y0 + 3, col], x[b, c, y0 + 4, col], x[b, c, y0 + 5, col], x[b, c, y0 + 6, col], x[b, c, y0 + 7, col])
+                Q[0 + l, tb + t] = o0
+                Q[8 + l, tb + t] = o1
+                Q[16 + l, tb + t] = o2
+                Q[24 + l, tb + t] = o3
+                Q[32 + l, tb + t] = o4
+                Q[40 + l, tb + t] = o5
+                Q[48 + l, tb + t] = o6
+                Q[56 + l, tb + t] = o7
+        else:
+            for t in range(t_lo, t_hi):
+                col = c0 + t * 6
+                d0 = x[b, c, y0 + 0, col] if ok0 else zero
+                d1 = x[b, c, y0 + 1, col] if ok1 else zero
+                d2 = x[b, c, y0 + 2, col] if ok2 else zero
+                d3 = x[b, c, y0 + 3, col] if ok3 else zero
+                d4 = x[b, c, y0 + 4, col] if ok4 else zero
+                d5 = x[b, c, y0 + 5, col] if ok5 else zero
+                d6 = x[b, c, y0 + 6, col] if ok6 else zero
+                d7 = x[b, c, y0 + 7, col] if ok7 else zero
+                o0, o1, o2, o3, o4, o5, o6, o7 = _bt6(d0, d1, d2, d3, d4, d5, d6, d7)
+                Q[0 + l, tb + t] = o0
+                Q[8 + l, tb + t] = o1
+                Q[16 + l, tb + t] = o2
+                Q[24 + l, tb + t] = o3
+                Q[32 + l, tb + t] = o4
+                Q[40 + l, tb + t] = o5
+                Q[48 + l, tb + t] = o6
+                Q[56 + l, tb + t] = o7
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
@@ -405,55 +531,56 @@ def _out_cols6(M, S, k, v0, Tc):
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
-def _out_rows6(S, y, sink, b, k, oy0, nrows, tb, x0, ntx, OW, bk, code, p0, p1):
-    """y[b, k, oy0 + io, x0 + t*6 + jo] = act((S_jo A)[io] + bk) for the ntx tiles of one tile row;
-    output rows past the bottom edge (io >= nrows) go to the sink row, the right edge cuts the last tile."""
-    y0 = y[b, k, oy0 + 0, x0:] if 0 < nrows else sink
-    y1 = y[b, k, oy0 + 1, x0:] if 1 < nrows else sink
-    y2 = y[b, k, oy0 + 2, x0:] if 2 < nrows else sink
-    y3 = y[b, k, oy0 + 3, x0:] if 3 < nrows else sink
-    y4 = y[b, k, oy0 + 4, x0:] if 4 < nrows else sink
-    y5 = y[b, k, oy0 + 5, x0:] if 5 < nrows else sink
+def _out_rows6(S, y, b, k, oy0, tb, x0, ntx, bk, code, p0, p1):
+    """y[b, k, oy0 + io, x0 + t*6 + jo] = act((S_jo A)[io] + bk) for the ntx tiles of one tile row, clipped
+    at the bottom and right edges (only the last tile row / column can be cut). 2-D indexing: the stores
+    are strided."""
+    OH = y.shape[2]
+    OW = y.shape[3]
+    nrows = min(6, OH - oy0)
     last_ox = x0 + (ntx - 1) * 6
     for jo in range(6):
         n = ntx if last_ox + jo < OW else ntx - 1
-        s0 = S[jo * 8 + 0, tb:tb + ntx]
-        s1 = S[jo * 8 + 1, tb:tb + ntx]
-        s2 = S[jo * 8 + 2, tb:tb + ntx]
-        s3 = S[jo * 8 + 3, tb:tb + ntx]
-        s4 = S[jo * 8 + 4, tb:tb + ntx]
-        s5 = S[jo * 8 + 5, tb:tb + ntx]
-        s6 = S[jo * 8 + 6, tb:tb + ntx]
-        s7 = S[jo * 8 + 7, tb:tb + ntx]
-        for t in range(n):
-            o0, o1, o2, o3, o4, o5 = _at6(s0[t], s1[t], s2[t], s3[t], s4[t], s5[t], s6[t], s7[t])
-            x = jo + t * 6
-            y0[x] = act.apply(o0 + bk, code, p0, p1)
-            y1[x] = act.apply(o1 + bk, code, p0, p1)
-            y2[x] = act.apply(o2 + bk, code, p0, p1)
-            y3[x] = act.apply(o3 + bk, code, p0, p1)
-            y4[x] = act.apply(o4 + bk, code, p0, p1)
-            y5[x] = act.apply(o5 + bk, code, p0, p1)
+        if nrows == 6:
+            for t in range(n):
+                o0, o1, o2, o3, o4, o5 = _at6(S[jo * 8 + 0, tb + t], S[jo * 8 + 1, tb + t], S[jo * 8 + 2, tb + t], S[jo * 8 + 3, tb + t], S[jo * 8 + 4, tb + t], S[jo * 8 + 5, tb + t], S[jo * 8 + 6, tb + t], S[jo * 8 + 7, tb + t])
+                ox = x0 + jo + t * 6
+                y[b, k, oy0 + 0, ox] = act.apply(o0 + bk, code, p0, p1)
+                y[b, k, oy0 + 1, ox] = act.apply(o1 + bk, code, p0, p1)
+                y[b, k, oy0 + 2, ox] = act.apply(o2 + bk, code, p0, p1)
+                y[b, k, oy0 + 3, ox] = act.apply(o3 + bk, code, p0, p1)
+                y[b, k, oy0 + 4, ox] = act.apply(o4 + bk, code, p0, p1)
+                y[b, k, oy0 + 5, ox] = act.apply(o5 + bk, code, p0, p1)
+        else:
+            for t in range(n):
+                o0, o1, o2, o3, o4, o5 = _at6(S[jo * 8 + 0, tb + t], S[jo * 8 + 1, tb + t], S[jo * 8 + 2, tb + t], S[jo * 8 + 3, tb + t], S[jo * 8 + 4, tb + t], S[jo * 8 + 5, tb + t], S[jo * 8 + 6, tb + t], S[jo * 8 + 7, tb + t])
+                ox = x0 + jo + t * 6
+                y[b, k, oy0, ox] = act.apply(o0 + bk, code, p0, p1)
+                if 1 < nrows:
+                    y[b, k, oy0 + 1, ox] = act.apply(o1 + bk, code, p0, p1)
+                if 2 < nrows:
+                    y[b, k, oy0 + 2, ox] = act.apply(o2 + bk, code, p0, p1)
+                if 3 < nrows:
+                    y[b, k, oy0 + 3, ox] = act.apply(o3 + bk, code, p0, p1)
+                if 4 < nrows:
+                    y[b, k, oy0 + 4, ox] = act.apply(o4 + bk, code, p0, p1)
+                if 5 < nrows:
+                    y[b, k, oy0 + 5, ox] = act.apply(o5 + bk, code, p0, p1)
 
 
 @kernel
-def input_transform(x, V, Q, zrow, b0, nb, ty0, nty, tx0, ntx, m, pt, pl, chunk):
+def input_transform(x, V, Q, b0, nb, ty0, nty, tx0, ntx, m, pt, pl, chunk):
     """V[i*alpha + j, c, t] = (B^T d_t B)[i, j] for the tiles t of one block: images b0..b0+nb, tile rows
     ty0..ty0+nty, tile columns tx0..tx0+ntx, t = (bi*nty + tyi)*ntx + txi. Tile (ty, tx) is the input
     patch at rows ty*m - pt + [0, alpha) and columns tx*m - pl + [0, alpha), zero outside the image (the
     conv's pads). Per channel and chunk of whole tile rows (max(1, chunk // ntx) of them):
     pass 1 reads each tile's columns straight from the input rows (stride m) into
     Q[i*alpha + l, t] = (B^T d_t)[i, l]; pass 2 is a vector loop over the chunk's tiles writing V.
-    x [N, C, H, W]; V [alpha^2, C, >= T]; Q [alpha^2, >= chunk tiles]; zrow [>= W] (scratch)."""
+    x [N, C, H, W]; V [alpha^2, C, >= T]; Q [alpha^2, >= chunk tiles] (scratch)."""
     C = x.shape[1]
-    H = x.shape[2]
-    W = x.shape[3]
-    alpha = m + 2
-    zero = np.float32(0.0)
-    for i in range(W):
-        zrow[i] = zero
     rows = nb * nty
     rows_per_chunk = max(1, chunk // ntx)
+    cbase = tx0 * m - pl
     for c in range(C):
         for r0 in range(0, rows, rows_per_chunk):
             r1 = min(rows, r0 + rows_per_chunk)
@@ -462,28 +589,12 @@ def input_transform(x, V, Q, zrow, b0, nb, ty0, nty, tx0, ntx, m, pt, pl, chunk)
                 tyi = r - bi * nty
                 tb = (r - r0) * ntx
                 y0 = (ty0 + tyi) * m - pt
-                plane = x[b0 + bi, c]
-                for l in range(alpha):
-                    c0 = tx0 * m - pl + l  # input column of tile txi is c0 + txi*m
-                    t_lo = 0
-                    while t_lo < ntx and c0 + t_lo * m < 0:
-                        t_lo += 1
-                    t_hi = ntx
-                    while t_hi > t_lo and c0 + (t_hi - 1) * m >= W:
-                        t_hi -= 1
-                    if t_lo > 0 or t_hi < ntx:  # tiles whose column l is all padding
-                        for i in range(alpha):
-                            qrow = Q[i * alpha + l, tb:tb + ntx]
-                            for t in range(t_lo):
-                                qrow[t] = zero
-                            for t in range(t_hi, ntx):
-                                qrow[t] = zero
-                    if m == 2:
-                        _in_cols2(plane, y0, H, zrow, Q, l, tb, c0, t_lo, t_hi)
-                    elif m == 4:
-                        _in_cols4(plane, y0, H, zrow, Q, l, tb, c0, t_lo, t_hi)
-                    else:
-                        _in_cols6(plane, y0, H, zrow, Q, l, tb, c0, t_lo, t_hi)
+                if m == 2:
+                    _in_cols2(x, b0 + bi, c, y0, Q, tb, cbase, ntx)
+                elif m == 4:
+                    _in_cols4(x, b0 + bi, c, y0, Q, tb, cbase, ntx)
+                else:
+                    _in_cols6(x, b0 + bi, c, y0, Q, tb, cbase, ntx)
             v0 = r0 * ntx
             Tc = (r1 - r0) * ntx
             if m == 2:
@@ -495,15 +606,13 @@ def input_transform(x, V, Q, zrow, b0, nb, ty0, nty, tx0, ntx, m, pt, pl, chunk)
 
 
 @kernel
-def output_transform(M, y, S, sink, bias, b0, nb, ty0, nty, tx0, ntx, m, code, p0, p1, chunk):
+def output_transform(M, y, S, bias, b0, nb, ty0, nty, tx0, ntx, m, code, p0, p1, chunk):
     """y[b, k, ty*m + io, tx*m + jo] = act((A^T M_t A)[io, jo] + bias[k]) for the block's tiles (layout as
     in input_transform), clipped at the output's right and bottom edges. Per output channel and chunk:
     pass A, a vector loop over the chunk's tiles, S[jo*alpha + i, t] = (A^T M_t)[jo, i]; pass B per tile
     row, (S A) + bias through the activation into y (stride m).
-    M [alpha^2, K, >= T]; y [N, K, OH, OW]; S [alpha*m, >= chunk tiles]; sink [>= (ntx + 1)*m] (scratch)."""
+    M [alpha^2, K, >= T]; y [N, K, OH, OW]; S [alpha*m, >= chunk tiles] (scratch)."""
     K = y.shape[1]
-    OH = y.shape[2]
-    OW = y.shape[3]
     rows = nb * nty
     rows_per_chunk = max(1, chunk // ntx)
     x0 = tx0 * m
@@ -524,10 +633,9 @@ def output_transform(M, y, S, sink, bias, b0, nb, ty0, nty, tx0, ntx, m, code, p
                 tyi = r - bi * nty
                 tb = (r - r0) * ntx
                 oy0 = (ty0 + tyi) * m
-                nrows = min(m, OH - oy0)
                 if m == 2:
-                    _out_rows2(S, y, sink, b0 + bi, k, oy0, nrows, tb, x0, ntx, OW, bk, code, p0, p1)
+                    _out_rows2(S, y, b0 + bi, k, oy0, tb, x0, ntx, bk, code, p0, p1)
                 elif m == 4:
-                    _out_rows4(S, y, sink, b0 + bi, k, oy0, nrows, tb, x0, ntx, OW, bk, code, p0, p1)
+                    _out_rows4(S, y, b0 + bi, k, oy0, tb, x0, ntx, bk, code, p0, p1)
                 else:
-                    _out_rows6(S, y, sink, b0 + bi, k, oy0, nrows, tb, x0, ntx, OW, bk, code, p0, p1)
+                    _out_rows6(S, y, b0 + bi, k, oy0, tb, x0, ntx, bk, code, p0, p1)

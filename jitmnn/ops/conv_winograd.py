@@ -71,8 +71,6 @@ class WinogradParams:
     v_off: int
     m_off: int
     q_off: int
-    z_off: int  # zero row (input rows outside the image)
-    s_off: int  # sink row (output rows past the bottom edge)
     scratch_bytes: int
     code: int
     p0: np.float32
@@ -128,21 +126,18 @@ def make_params(ctx, m: int) -> WinogradParams:
     v_off = 0
     m_off = v_off + _align(4 * a2 * g.C * max_tiles)
     q_off = m_off + _align(4 * a2 * g.K * max_tiles)
-    z_off = q_off + _align(4 * a2 * chunk)
-    s_off = z_off + _align(4 * g.W)
-    total = s_off + _align(4 * (ntx + 1) * m)
+    total = q_off + _align(4 * a2 * chunk)
     code, p0, p1 = act_args(ctx)
     return WinogradParams(m, alpha, g.N, g.C, g.K, g.H, g.W, g.OH, g.OW, g.pads[0], g.pads[1], nty, ntx, blocks,
-                          max_tiles, chunk, v_off, m_off, q_off, z_off, s_off, total,
+                          max_tiles, chunk, v_off, m_off, q_off, total,
                           int(code), p0, p1)
 
 
 def _scratch_views(p: WinogradParams, scratch):
-    """float32 views of the scratch: (flat, Q [alpha^2, chunk], zero row [W], sink row [(ntx+1)*m])."""
+    """float32 views of the scratch: (flat, Q [alpha^2, chunk tiles])."""
     f = scratch.view(np.float32)
     a2, T = p.alpha * p.alpha, p.chunk_tiles
-    Q = f[p.q_off // 4:p.q_off // 4 + a2 * T].reshape(a2, T)
-    return f, Q, f[p.z_off // 4:p.z_off // 4 + p.W], f[p.s_off // 4:p.s_off // 4 + (p.ntx + 1) * p.m]
+    return f, f[p.q_off // 4:p.q_off // 4 + a2 * T].reshape(a2, T)
 
 
 def run_winograd(U, bias, p: WinogradParams, x4, y4, scratch):
@@ -151,16 +146,16 @@ def run_winograd(U, bias, p: WinogradParams, x4, y4, scratch):
             or y4.shape != (p.N, p.K, p.OH, p.OW) or U.shape != (p.alpha * p.alpha, p.K, p.C):
         raise ValueError(f"winograd run: shapes x {x4.shape} y {y4.shape} U {U.shape} or scratch do not match "
                          f"the plan ({p.N},{p.C},{p.H},{p.W}) -> K={p.K}, {p.scratch_bytes} B")
-    f, Q, zrow, sink = _scratch_views(p, scratch)
+    f, Q = _scratch_views(p, scratch)
     a2 = p.alpha * p.alpha
     v0, m0 = p.v_off // 4, p.m_off // 4
     for (b0, nb, ty0, nty, tx0, ntx) in p.blocks:
         tiles = nb * nty * ntx
         V = f[v0:v0 + a2 * p.C * tiles].reshape(a2, p.C, tiles)
         M = f[m0:m0 + a2 * p.K * tiles].reshape(a2, p.K, tiles)
-        KW.input_transform(x4, V, Q, zrow, b0, nb, ty0, nty, tx0, ntx, p.m, p.pt, p.pl, WINOGRAD_CHUNK_TILES)
+        KW.input_transform(x4, V, Q, b0, nb, ty0, nty, tx0, ntx, p.m, p.pt, p.pl, WINOGRAD_CHUNK_TILES)
         np.matmul(U, V, out=M)
-        KW.output_transform(M, y4, Q, sink, bias, b0, nb, ty0, nty, tx0, ntx, p.m, p.code, p.p0, p.p1,
+        KW.output_transform(M, y4, Q, bias, b0, nb, ty0, nty, tx0, ntx, p.m, p.code, p.p0, p.p1,
                             WINOGRAD_CHUNK_TILES)
 
 
@@ -183,8 +178,7 @@ def _check_params(p: WinogradParams) -> None:
             raise ValueError(f"winograd block {blk} outside the {p.N}x{p.nty}x{p.ntx} tile grid")
     T, Tc = p.max_tiles, p.chunk_tiles
     ends = (p.m_off - p.v_off >= 4 * a2 * p.C * T and p.q_off - p.m_off >= 4 * a2 * p.K * T
-            and p.z_off - p.q_off >= 4 * a2 * Tc and p.s_off - p.z_off >= 4 * p.W
-            and p.scratch_bytes - p.s_off >= 4 * (p.ntx + 1) * p.m)
+            and p.scratch_bytes - p.q_off >= 4 * a2 * Tc)
     if not ends:
         raise ValueError("winograd scratch layout overlaps")
 

@@ -1,0 +1,176 @@
+"""Winograd vs im2col vs ONNX Runtime (1 thread) on 3x3 stride-1 conv layers (ResNet-18's by default),
+batch 1, each as a single-node ONNX model (Conv + Relu, which both jitmnn paths fuse).
+
+    .venv/bin/python benchmarks/winograd_layers.py [--repeat 30] [--stages] [--extra] [--batch N]
+
+Prints per layer: ORT ms, im2col ms and each Winograd unit's ms (with the cost model's estimate in
+brackets), the planner's choice under precision=normal and the measured fastest, then the max abs error of
+every path against a float64 direct convolution on unit-scale data (x ~ N(0,1), w ~ N(0,1)/sqrt(9C)).
+--stages adds each Winograd unit's input transform / GEMM / output transform split (used to calibrate
+the cost model in jitmnn/ops/conv_winograd.py); --extra adds more feature-map sizes.
+Timings are the minimum of >= repeat runs, interleaving the paths, on a shared 2-core machine: read them
+at +-20%. OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are unset for the run (re-exec) unless --keep-env."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import numpy as np
+
+ENV_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+RESNET18_3X3 = [(64, 56), (128, 28), (256, 14), (512, 7)]
+EXTRA = [(32, 112), (64, 112), (32, 56), (128, 56), (64, 28), (256, 28), (128, 14), (512, 14), (256, 7),
+         (16, 56), (64, 14)]
+PATHS = ("ort", "im2col", "winograd_f23", "winograd_f43", "winograd_f63")
+
+
+def _ort_session(x, w, b):
+    import onnxruntime as ort
+    from onnx import TensorProto, helper, numpy_helper
+
+    attrs = {"kernel_shape": [3, 3], "strides": [1, 1], "pads": [1, 1, 1, 1], "dilations": [1, 1], "group": 1}
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["y0"], **attrs), helper.make_node("Relu", ["y0"], ["y"])]
+    graph = helper.make_graph(
+        nodes, "conv", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [x.shape[0], w.shape[0]] + list(x.shape[2:]))],
+        [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    return ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
+
+
+def _direct(x, w, b):
+    """float64 3x3 'same' correlation + bias + relu (the error reference)."""
+    xp = np.pad(x.astype(np.float64), ((0, 0), (0, 0), (1, 1), (1, 1)))
+    h, wd = x.shape[2], x.shape[3]
+    y = np.zeros((x.shape[0], w.shape[0], h, wd))
+    for i in range(3):
+        for j in range(3):
+            y += np.einsum("nchw,kc->nkhw", xp[:, :, i:i + h, j:j + wd], w[:, :, i, j].astype(np.float64))
+    return np.maximum(y + b.astype(np.float64)[None, :, None, None], 0)
+
+
+def _interleaved_min_ms(fns: dict, repeat: int) -> dict:
+    """Minimum time per function, running them round-robin so machine load hits all alike."""
+    for f in fns.values():
+        for _ in range(2):
+            f()
+    times = {k: [] for k in fns}
+    t_end = time.perf_counter() + 0.5
+    rounds = 0
+    while rounds < repeat or time.perf_counter() < t_end:
+        for k, f in fns.items():
+            t0 = time.perf_counter()
+            f()
+            times[k].append(time.perf_counter() - t0)
+        rounds += 1
+        if rounds > 20 * repeat:
+            break
+    return {k: 1e3 * float(np.min(v)) for k, v in times.items()}
+
+
+def bench_layer(c, h, repeat, batch=1, stages=False):
+    from jitmnn import planner
+    from jitmnn.config import SessionConfig
+    from jitmnn.kernels import winograd as KW
+    from jitmnn.ops import conv_winograd as CW
+    from jitmnn.ops import registry
+    from tests.harness import Case, make_ctx
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((batch, c, h, h)).astype(np.float32)
+    w = (rng.standard_normal((c, c, 3, 3)) / np.sqrt(9 * c)).astype(np.float32)
+    b = rng.standard_normal(c).astype(np.float32)
+    ref = _direct(x, w, b)
+    sess = _ort_session(x, w, b)
+    attrs = {"kernel_shape": [3, 3], "strides": [1, 1], "pads": [1, 1, 1, 1], "dilations": [1, 1], "group": 1,
+             "activation": "relu", "activation_params": []}
+    case = Case("Conv", [x, w, b], attrs, const_inputs=(1, 2))
+    config = SessionConfig()
+    ctx = make_ctx(case, config)
+    cands = registry.algorithms("Conv")
+    chosen = planner.choose(ctx, config, cands)[0].name
+    fns, errs, model = {}, {}, {}
+    out_ort = sess.run(None, {"x": x})[0]
+    errs["ort"] = float(np.max(np.abs(out_ort - ref)))
+    fns["ort"] = lambda: sess.run(None, {"x": x})
+    for name in PATHS[1:]:
+        alg = cands[name]
+        packed, params = alg.pack(ctx), alg.setup(ctx)
+        out = np.empty(ctx.out_shapes[0], np.float32)
+        scratch = np.zeros(max(1, alg.scratch_bytes(ctx)), np.uint8)
+        alg.run(packed, params, [x, w, b], [out], scratch)
+        errs[name] = float(np.max(np.abs(out - ref)))
+        model[name] = alg.cost(ctx) / 1e3
+        fns[name] = (lambda alg=alg, packed=packed, params=params, out=out, scratch=scratch:
+                     alg.run(packed, params, [x, w, b], [out], scratch))
+    if stages:
+        for m in CW.UNITS.values():
+            p = CW.make_params(ctx, m)
+            U = CW.pack_weights(w, m)
+            scratch = np.zeros(p.scratch_bytes, np.uint8)
+            f, Q = CW._scratch_views(p, scratch)
+            a2 = p.alpha ** 2
+            b0, nb, ty0, nty, tx0, ntx = p.blocks[0]
+            t = nb * nty * ntx
+            V = f[p.v_off // 4:p.v_off // 4 + a2 * c * t].reshape(a2, c, t)
+            M = f[p.m_off // 4:p.m_off // 4 + a2 * c * t].reshape(a2, c, t)
+            y = np.empty_like(out)
+            ch = CW.WINOGRAD_CHUNK_TILES
+            fns[f"F{m} in"] = (lambda V=V, Q=Q, p=p, blk=p.blocks[0]:
+                               KW.input_transform(x, V, Q, *blk, p.m, p.pt, p.pl, ch))
+            fns[f"F{m} gemm"] = lambda U=U, V=V, M=M: np.matmul(U, V, out=M)
+            fns[f"F{m} out"] = (lambda M=M, Q=Q, p=p, y=y, blk=p.blocks[0]:
+                                KW.output_transform(M, y, Q, b, *blk, p.m, p.code, p.p0, p.p1, ch))
+            fns[f"F{m} nblocks"] = lambda: None
+            model[f"F{m} nblocks"] = len(p.blocks)
+    ms = _interleaved_min_ms(fns, repeat)
+    return ms, model, errs, chosen, float(np.max(np.abs(ref)))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=30)
+    ap.add_argument("--batch", type=int, default=1)
+    ap.add_argument("--stages", action="store_true")
+    ap.add_argument("--extra", action="store_true")
+    ap.add_argument("--keep-env", action="store_true")
+    args = ap.parse_args()
+    if not args.keep_env and any(v in os.environ for v in ENV_VARS):
+        env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
+        print(f"note: unsetting {', '.join(v for v in ENV_VARS if v in os.environ)} for this run", flush=True)
+        os.execve(sys.executable, [sys.executable] + sys.argv, env)
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    from jitmnn import threads
+
+    threads.use(1)
+    layers = RESNET18_3X3 + (EXTRA if args.extra else [])
+    print(f"## 3x3 stride-1 conv + relu, batch {args.batch}, 1 thread: ms (cost model ms)")
+    print("| C=K @ HxW | ORT | im2col | F(2,3) | F(4,3) | F(6,3) | planner | fastest | chosen/ORT |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    errors = []
+    for c, h in layers:
+        ms, model, errs, chosen, ymax = bench_layer(c, h, args.repeat, args.batch, args.stages)
+        cells = [f"{ms['ort']:.3f}"] + [f"{ms[n]:.3f} ({model[n]:.3f})" for n in PATHS[1:]]
+        fastest = min(PATHS[1:], key=lambda n: ms[n])
+        print(f"| {c} @ {h} | " + " | ".join(cells) + f" | {chosen} | {fastest} | {ms[chosen] / ms['ort']:.2f} |",
+              flush=True)
+        if args.stages:
+            print("|   stages | " + " | ".join(
+                f"F{m}: in {ms[f'F{m} in']:.3f} gemm {ms[f'F{m} gemm']:.3f} out {ms[f'F{m} out']:.3f} "
+                f"({model[f'F{m} nblocks']} blk)" for m in (2, 4, 6)) + " |", flush=True)
+        errors.append((c, h, ymax, errs))
+    print("\n## max abs error vs float64 direct conv (unit-scale data; max |y| in brackets)")
+    print("| C=K @ HxW | ORT | im2col | F(2,3) | F(4,3) | F(6,3) |")
+    print("|---|---|---|---|---|---|")
+    for c, h, ymax, errs in errors:
+        print(f"| {c} @ {h} ({ymax:.1f}) | " + " | ".join(f"{errs[n]:.1e}" for n in PATHS) + " |")
+
+
+if __name__ == "__main__":
+    main()
