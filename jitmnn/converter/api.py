@@ -53,7 +53,10 @@ def _compress(graph, options: dict, warnings: list):
                               asymmetric=bool(options["asymmetric"]))
     except ValueError as e:  # e.g. nothing was compressed: a silent no-op would hide a mistake
         raise ConversionError(str(e)) from e
-    warnings.extend(f"{r['layer']}: {r['note']}" for r in rows if r.get("note") and r.get("storage") == "fp32")
+    # Layers too small to be worth it are summarised in the report; a layer kept in fp32 because the
+    # requested storage would damage it (fp16 underflow after BN folding) deserves a warning.
+    warnings.extend(f"{r['layer']}: {r['note']}" for r in rows
+                    if r.get("storage") == "fp32" and str(r.get("note", "")).startswith("kept fp32"))
     return graph, rows
 
 
@@ -133,7 +136,8 @@ def format_report(report: dict, details: bool = False) -> str:
         before = sum(r.get("bytes_before", 0) for r in done)
         after = sum(r.get("bytes_after", 0) for r in done)
         worst = max(done, key=lambda r: r.get("rel_error", 0.0), default=None)
-        lines.append(f"  compression: {len(done)} of {len(rows)} layers {done[0]['storage'] if done else ''}, "
+        lines.append(f"  compression: {len(done)} of {len(rows)} layers {done[0]['storage'] if done else ''}"
+                     f" (others kept fp32), "
                      f"{before / mb:.2f} MB -> {after / mb:.2f} MB"
                      + (f"; worst rel. error {worst['rel_error']:.2e} ({worst['layer']})" if worst else ""))
     for w in report["warnings"]:
