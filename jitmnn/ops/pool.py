@@ -116,7 +116,8 @@ def _run_pool(packed, params, ins, outs, scratch):
     x = ins[0]
     n, c, h, w = x.shape
     o = outs[0]
-    K.pool2d(x.reshape(n * c, h, w), o.reshape(n * c, o.shape[2], o.shape[3]), k[0], k[1], s[0], s[1],
+    tmp = scratch[:4 * w].view(np.float32)
+    K.pool2d(x.reshape(n * c, h, w), o.reshape(n * c, o.shape[2], o.shape[3]), tmp, k[0], k[1], s[0], s[1],
              pb[0], pb[1], pe[0], pe[1], d[0], d[1], mode, include)
 
 
@@ -128,7 +129,8 @@ def _cost_pool(ctx):
 for _op in ("MaxPool", "AveragePool"):
     register_op(OpDef(_op, _infer_pool, _ref_pool))
     register_algorithm(Algorithm(_op, "numba", run=_run_pool, applies=_applies_pool, setup=_setup_pool,
-                                 cost=_cost_pool, doc="direct 2-D window loop with clamped bounds"))
+                                 scratch_bytes=lambda ctx: 4 * int(ctx.in_shapes[0][-1]), cost=_cost_pool,
+                                 doc="separable: rows reduced into a W-long scratch row, then strided columns"))
 
 
 # ----- global pools ----------------------------------------------------------------------------------
