@@ -56,3 +56,28 @@ def test_depthwise_two_threads_matches_one(case):
     two = run_case(case, "depthwise", SessionConfig(num_threads=2))
     np.testing.assert_array_equal(one[0], two[0])
     assert tolerances.rel_err(two[0], ref_conv(dict(case.attrs), case.inputs)[0]) <= tolerances.F32
+
+
+@pytest.mark.parametrize("tile", [1, 5, 16])
+def test_convtranspose_tiles_match_reference(tile, monkeypatch):
+    """gemm_col2im over input-pixel tiles: overlapping taps of neighbouring tiles must all accumulate."""
+    from tests.cases.conv import CONVT_CASES
+    from tests.reference.conv import conv_transpose
+
+    monkeypatch.setattr(jconfig, "IM2COL_TILE_COLUMNS", tile)
+    for case in CONVT_CASES:
+        got = run_case(case, "gemm_col2im")
+        ref = conv_transpose(dict(case.attrs), case.inputs)
+        assert tolerances.rel_err(got[0], ref[0]) <= tolerances.F32, f"tile {tile}: {case}"
+
+
+def test_matmul_constant_left_operand():
+    """W @ x with the constant on the left (packed operand 0) and a fused activation."""
+    from tests.harness import Case
+    from tests.reference.conv import matmul
+
+    a = np.random.default_rng(5).standard_normal((13, 17)).astype(np.float32)
+    b = np.random.default_rng(6).standard_normal((2, 17, 9)).astype(np.float32)
+    case = Case("MatMul", [a, b], {"activation": "relu"}, const_inputs=(0,), id="const-left")
+    got = run_case(case, "blas")
+    assert tolerances.rel_err(got[0], matmul(dict(case.attrs), [a, b])[0]) <= tolerances.F32
