@@ -897,3 +897,14 @@ def test_passes_preserve_random_conv_chains(cin, cout_mult, depthwise, stride, p
     ref, got = interpret(raw, {"x": x})["y"], interpret(optimised, {"x": x})["y"]
     err = float(np.max(np.abs(got.astype(np.float64) - ref)) / max(1.0, float(np.max(np.abs(ref)))))
     assert err <= PASSES_PRESERVE, f"post={post} pads2={pads2}: {err:.2e}; ops {ops(optimised)}"
+
+
+def test_fp16_initializers_are_widened_with_one_warning():
+    model = make_model([helper.make_node("Mul", ["x", "a"], ["m"], name="m1"),
+                        helper.make_node("Add", ["m", "b"], ["y"], name="a1")],
+                       {"x": [2, 3]}, {"y": None},
+                       {"a": f32(3).astype(np.float16), "b": f32(3, seed=1).astype(np.float16)})
+    warnings = []
+    g = import_onnx(model, check_runtime=False, warnings=warnings)
+    assert g.constants["a"].dtype == np.float32 and g.constants["b"].dtype == np.float32
+    assert len(warnings) == 1 and "float16" in warnings[0]

@@ -169,8 +169,10 @@ def _identity(node, imp):
     """Dropout is Identity at inference; the identity-removal pass then drops both."""
     if node.op == "Dropout" and len(node.outputs) > 1 and node.outputs[1]:
         _fail(node, "the dropout mask output is used; jitmnn runs inference only")
-    if node.op == "Dropout" and node.attr("training_mode", 0):
-        _fail(node, "training_mode=1 is not supported (inference only)")
+    if node.op == "Dropout" and len(node.inputs) > 2 and node.inputs[2]:  # opset 12+: training_mode input
+        mode = imp.const(node.inputs[2])
+        if mode is None or bool(np.asarray(mode).reshape(-1)[0]):
+            _fail(node, "training_mode must be a constant false (jitmnn runs inference only)")
     return [_ir(node, op="Identity", inputs=node.inputs[:1], outputs=node.outputs[:1], attrs={})]
 
 
@@ -533,7 +535,10 @@ def _to_constant(name, arr, warnings) -> np.ndarray:
     arr = np.asarray(arr)
     dt = arr.dtype.name
     if dt in WIDEN_CONSTANTS:
-        warnings.append(f"constant {name!r} widened from {dt} to {WIDEN_CONSTANTS[dt]}")
+        flag = {"float16": "fp16", "bfloat16": "bf16"}[dt]
+        note = f"{dt} constants widened to {WIDEN_CONSTANTS[dt]} (convert with {flag}=True to store weights compactly)"
+        if note not in warnings:
+            warnings.append(note)
         return arr.astype(WIDEN_CONSTANTS[dt])
     if dt not in ONNX_DTYPES.values() or dt in ("uint32", "uint64", "int16"):
         if arr.dtype.kind in "iu":
