@@ -26,9 +26,8 @@ CONV_LIKE = ("Conv", "ConvTranspose")
 PATTERN_RTOL = 1e-5
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 # Producers whose outputs have rank >= 1, so x * 1 (a one-element constant) cannot change x's shape.
-_RANKED_PRODUCERS = ("Conv", "ConvTranspose", "BatchNormalization", "Gemm", "MatMul", "MaxPool", "AveragePool",
-                     "GlobalAveragePool", "GlobalMaxPool", "Concat", "Resize", "Relu", "Sigmoid", "HardSigmoid",
-                     "HardSwish", "Clip", "Transpose")
+_RANKED_PRODUCERS = ("Conv", "ConvTranspose", "BatchNormalization", "Gemm", "MaxPool", "AveragePool",
+                     "GlobalAveragePool", "GlobalMaxPool", "Concat", "Resize", "LayerNormalization")
 
 
 # ----- helpers -------------------------------------------------------------------------------------------
