@@ -33,6 +33,11 @@ GEMM_GFLOPS = 80.0
 NS_PER_COPIED_ELEMENT = 0.4
 DEPTHWISE_GFLOPS = 15.0
 DEPTHWISE_US_PER_PLANE = 0.15
+# A GEMM streams its left operand (the weights) on every call, and OpenBLAS also packs it per call:
+# ~3 GB/s effective on this VM (fitted: Winograd F(4,3) at 512@7 streams 37.7 MB of transformed weights
+# and took 12-16 ms; copy bandwidth alone is ~10 GB/s). Narrow GEMMs (7x7 maps, Winograd's alpha^2
+# small GEMMs) are bound by this, not by FLOPs.
+GEMM_WEIGHT_STREAM_GBPS = 3.0
 CALL_OVERHEAD_US = 2.0
 
 
@@ -226,7 +231,10 @@ def epilogue(src, dst, col0, bias, code, p0, p1):
 
 
 def gemm_cost_us(m, k, n, threads=1) -> float:
-    return 2.0 * m * k * n / (GEMM_GFLOPS * 1e3 * max(1, min(threads, 2)) ** 0.9) + CALL_OVERHEAD_US
+    """[m, k] @ [k, n]: the larger of FLOP time and the time to stream the [m, k] operand, plus a call."""
+    flops = 2.0 * m * k * n / (GEMM_GFLOPS * 1e3 * max(1, min(threads, 2)) ** 0.9)
+    stream = 4.0 * m * k / (GEMM_WEIGHT_STREAM_GBPS * 1e3)
+    return max(flops, stream) + CALL_OVERHEAD_US
 
 
 def copy_cost_us(elements) -> float:
