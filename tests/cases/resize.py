@@ -22,7 +22,8 @@ for s in (2.0, 4.0, 8.0):
     CASES.append(Case("Resize", [X, EMPTY, sc(1, 1, s, s)],
                       {"mode": "nearest", "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"},
                       const_inputs=(1, 2), id=f"det-x{int(s)}"))
-for ctm in ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn"):
+for ctm in ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn",
+            "half_pixel_symmetric"):
     for nm in ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil"):
         CASES.append(Case("Resize", [X, EMPTY, sc(1, 1, 1.5, 2.5)],
                           {"mode": "nearest", "coordinate_transformation_mode": ctm, "nearest_mode": nm},
@@ -38,6 +39,13 @@ for ctm in ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "
                       id=f"nearest-{ctm}-sizes"))
 CASES += [
     Case("Resize", [X, EMPTY, sc(1, 1, 0.5, 0.5)], {"mode": "linear"}, const_inputs=(1, 2), id="linear-down"),
+    # opset 18 `axes`: scales/sizes for H, W only (negative axes).
+    Case("Resize", [X, EMPTY, sc(2, 3)], {"mode": "nearest", "axes": [-2, -1]}, const_inputs=(1, 2), id="axes-scales"),
+    Case("Resize", [X, EMPTY, None, sz(11, 5)], {"mode": "linear", "axes": [2, 3]}, const_inputs=(1, 3),
+         id="axes-sizes"),
+    # Non-integer scale whose output size is not scale * input: half_pixel_symmetric re-centres.
+    Case("Resize", [X, EMPTY, sc(1, 1, 1.7, 0.6)], {"mode": "linear", "coordinate_transformation_mode":
+         "half_pixel_symmetric"}, const_inputs=(1, 2), id="linear-symmetric-fractional"),
     Case("Resize", [X, EMPTY, sc(1, 1, 1, 1)], {"mode": "nearest"}, const_inputs=(1, 2), id="identity"),
     Case("Resize", [X[:, :, :1, :1], EMPTY, sc(1, 1, 3, 3)], {"mode": "linear",
          "coordinate_transformation_mode": "align_corners"}, const_inputs=(1, 2), id="1x1-align"),

@@ -20,6 +20,9 @@ def _coord(ctm, x, out_len, in_len, scale):
         return F(x) / F(scale)
     if ctm == "tf_half_pixel_for_nn":
         return (F(x) + F(0.5)) / F(scale)
+    if ctm == "half_pixel_symmetric":  # opset 19: half_pixel about the centre of the cropped output
+        offset = F(in_len) / F(2) * (F(1) - F(out_len) / (F(scale) * F(in_len)))
+        return offset + (F(x) + F(0.5)) / F(scale) - F(0.5)
     raise ValueError(ctm)
 
 
@@ -41,6 +44,12 @@ def _resize(attrs, x):
     N, C, H, W = a.shape
     scales = x[2] if len(x) > 2 and x[2] is not None and np.size(x[2]) else None
     sizes = x[3] if len(x) > 3 and x[3] is not None else None
+    if attrs.get("axes") is not None:  # opset 18: scales/sizes for the listed axes only
+        full = {a % 4: k for k, a in enumerate(attrs["axes"])}
+        if sizes is not None:
+            sizes = [sizes[full[d]] if d in full else a.shape[d] for d in range(4)]
+        else:
+            scales = [scales[full[d]] if d in full else 1.0 for d in range(4)]
     if sizes is not None:
         OH, OW = int(sizes[2]), int(sizes[3])
         sh, sw = F(OH) / F(H), F(OW) / F(W)
