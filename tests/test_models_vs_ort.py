@@ -77,7 +77,25 @@ def test_model_matches_ort(name, workdir):
         (ref,) = refs.values()
         (got,) = outs.values()
         assert (ref > 0.3).mean() > 0.05, "the text-like page no longer triggers the detector"
-        assert ((got > 0.3) != (ref > 0.3)).mean() < 1e-4
+        assert ((got > 0.3) != (ref > 0.3)).mean() < 5e-4  # MNN fp16 storage flips 5e-4 (ANCHORS.md)
+
+
+@pytest.mark.parametrize("name", list(ZOO))
+def test_converted_graph_matches_ort_in_ort(name, workdir):
+    """The converted graph (BN folded, activations fused, shapes folded) exported back to ONNX and run by
+    ORT itself: a failure here is a converter-pass bug; a failure only in test_model_matches_ort is a kernel's."""
+    from jitmnn import format as jformat
+    from jitmnn.converter.export import to_onnx
+
+    _, jmnn_file, feeds, refs = prepared(name, workdir)
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    sess = ort.InferenceSession(to_onnx(jformat.load(jmnn_file)).SerializeToString(), so,
+                                providers=["CPUExecutionProvider"])
+    outs = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, feeds)))
+    for out_name, ref in refs.items():
+        err = model_err(outs[out_name], ref)
+        assert err <= MODEL_VS_ORT, f"{name} output {out_name!r}: converted graph in ORT differs by {err:.3g}"
 
 
 @pytest.mark.parametrize("memory", ["low", "high"])

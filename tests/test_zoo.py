@@ -283,3 +283,74 @@ def test_tiny_cnn_converts_and_matches_ort(tmp_path, batch):
     assert err <= MODEL_VS_ORT, f"max|diff|/max|ref| = {err:.3g}\n{m.explain()}"
     # BN was folded away by the converter (nothing left to run per BN layer)
     assert "BatchNormalization" not in {n.op for n in m._model.graph.nodes}
+
+
+@pytest.mark.skipif(not HAVE_CONVERTER, reason="jitmnn.converter.api (the ONNX converter) has not landed yet")
+@pytest.mark.parametrize("options", [{}, {"weight_quant_bits": 8}])
+def test_converted_graph_exports_back(tmp_path, options):
+    """The converter's output graph (BN folded, activations fused, weights maybe compressed) exported back
+    to ONNX still computes the original model in ORT: converter passes checked without our kernels."""
+    from jitmnn import format as jformat
+    from jitmnn.converter.export import to_onnx
+    from jitmnn.models import prepare_model
+
+    onnx_file, jmnn_file = prepare_model("tiny_cnn", str(tmp_path), **options)
+    g = jformat.load(jmnn_file)
+    assert "BatchNormalization" not in g.op_counts()
+    x = sample_input("tiny_cnn", (2, 3, 19, 21))
+    (ref,) = _ort_run(onnx_file, {"input": x})
+    (got,) = _ort_run(to_onnx(g), {"input": x})
+    tol = MODEL_VS_ORT if not options else 2e-2  # int8 weights: tests/tolerances.INT8
+    assert rel_err(got, ref) <= tol
+
+
+def _single_op_graph(op, attrs, x, consts):
+    names = ["x"] + list(consts)
+    return Graph("t", [Node("n", op, names, ["y"], attrs)], [TensorInfo("x", (None,) + x.shape[1:])], ["y"],
+                 dict(consts))
+
+
+NEWER_OP_CASES = {
+    "layernorm": ("LayerNormalization", {"axis": -1, "epsilon": 1e-5},
+                  {"s": np.linspace(0.5, 1.5, 9, dtype=np.float32), "b": np.linspace(-1, 1, 9, dtype=np.float32)},
+                  lambda x, c: (x - x.mean(-1, keepdims=True)) / np.sqrt(x.var(-1, keepdims=True) + 1e-5)
+                  * c["s"] + c["b"]),
+    "layernorm_2axes": ("LayerNormalization", {"axis": -2, "epsilon": 1e-3},
+                        {"s": np.full((7, 9), 2.0, np.float32)},
+                        lambda x, c: (x - x.mean((-2, -1), keepdims=True))
+                        / np.sqrt(x.var((-2, -1), keepdims=True) + 1e-3) * 2.0),
+    "gelu": ("Gelu", {}, {}, lambda x, c: 0.5 * x * (1 + np.vectorize(math.erf)(x / math.sqrt(2)))),
+    "gelu_tanh": ("Gelu", {"approximate": "tanh"}, {},
+                  lambda x, c: 0.5 * x * (1 + np.tanh(math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)))),
+    "mish": ("Mish", {}, {}, lambda x, c: x * np.tanh(np.log1p(np.exp(x)))),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NEWER_OP_CASES))
+def test_ops_newer_than_opset_13_are_expanded(case):
+    from jitmnn.converter.export import to_onnx
+
+    op, attrs, consts, fn = NEWER_OP_CASES[case]
+    x = np.random.default_rng(2).standard_normal((2, 3, 7, 9)).astype(np.float32)
+    model = to_onnx(_single_op_graph(op, attrs, x, consts), opset=13)
+    assert op not in [n.op_type for n in model.graph.node]
+    (got,) = _ort_run(model, {"x": x})
+    assert rel_err(got, fn(x.astype(np.float64), consts)) <= F32, case
+
+
+def test_attributes_newer_than_the_opset_are_dropped_only_at_default():
+    from jitmnn.converter.export import to_onnx
+
+    x = np.random.default_rng(3).standard_normal((2, 3, 7, 9)).astype(np.float32)
+    shape = np.array([2, -1], np.int64)
+    model = to_onnx(_single_op_graph("Reshape", {"allowzero": 0}, x, {"shape": shape}))
+    assert not model.graph.node[0].attribute
+    (got,) = _ort_run(model, {"x": x})
+    np.testing.assert_array_equal(got, x.reshape(2, -1))
+    pool = {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1], "dilations": [1, 1], "ceil_mode": 0,
+            "count_include_pad": 0}
+    model = to_onnx(_single_op_graph("AveragePool", pool, x, {}))
+    assert "dilations" not in {a.name for a in model.graph.node[0].attribute}
+    _ort_run(model, {"x": x})
+    with pytest.raises(ValueError, match="opset"):
+        to_onnx(_single_op_graph("AveragePool", {**pool, "dilations": [2, 2]}, x, {}))
