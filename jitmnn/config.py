@@ -19,6 +19,9 @@ IM2COL_MAX_SCRATCH_BYTES_NORMAL = 64 << 20
 # memory="low" refuses any algorithm that keeps a weight copy larger than this (transformed, packed or
 # dequantized weights); biases and depthwise filters stay under it. Compressed weights then run hybrid.
 LOW_MEMORY_MAX_WEIGHT_COPY_BYTES = 256 << 10
+# ...and among the rest prefers the least weight memory; copies within this slack of the leanest count as
+# equal (a depthwise filter copy, a bias), so a tiny copy never forces a slower algorithm.
+LOW_MEMORY_WEIGHT_SLACK_BYTES = 16 << 10
 # Hybrid (dequant-on-the-fly) kernels expand this many weight rows (output channels) at a time: 64 rows of
 # a 3x3x512 conv are 1.2 MB of fp32, an L2-sized panel (NUMBA_PROBE.md: 64-row tiles cost +27% at 1T).
 HYBRID_PANEL_ROWS = 64

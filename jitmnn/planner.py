@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import arena as arena_mod
-from .config import LOW_MEMORY_MAX_WEIGHT_COPY_BYTES
+from .config import LOW_MEMORY_MAX_WEIGHT_COPY_BYTES, LOW_MEMORY_WEIGHT_SLACK_BYTES
 from .errors import PlanError, ShapeError, UnsupportedOpError
 from .ops import registry
 
@@ -131,10 +131,10 @@ def choose(ctx, config, candidates: dict):
             raise PlanError(f"override {forced!r} does not apply to {node.name!r} (shape {ctx.in_shapes})")
         return alg, "forced by override", []
     considered, refused, lean = [], [], []
+    lean_only = config.memory == "low" or config.precision == "low"
     for alg in candidates.values():
         if alg.name == "reference" or not alg.applies(ctx):
             continue
-        lean_only = config.memory == "low" or config.precision == "low"
         if lean_only and (alg.big_buffers or alg.weight_bytes(ctx) > LOW_MEMORY_MAX_WEIGHT_COPY_BYTES):
             why = "memory=low" if config.memory == "low" else "precision=low keeps weights fp16"
             refused.append(f"{alg.name} ({why}: needs {_mb(alg.weight_bytes(ctx) + alg.scratch_bytes(ctx))} extra)")
@@ -149,6 +149,14 @@ def choose(ctx, config, candidates: dict):
         return lean[0][2], f"memory=low: every algorithm needs a weight copy; {lean[0][2].name} needs least", []
     if not considered:
         return candidates["reference"], "only the numpy reference applies", []
+    if lean_only and len(considered) > 1:
+        # memory=low/precision=low: least extra weight memory first (a hybrid kernel beats an fp32 copy of
+        # compressed weights, however small the copy), then speed among the equally lean.
+        least = min(alg.weight_bytes(ctx) for _, alg in considered)
+        for c, alg in considered:
+            if alg.weight_bytes(ctx) > least + LOW_MEMORY_WEIGHT_SLACK_BYTES:
+                refused.append(f"{alg.name} (keeps a {_mb(alg.weight_bytes(ctx))} weight copy)")
+        considered = [(c, a) for c, a in considered if a.weight_bytes(ctx) <= least + LOW_MEMORY_WEIGHT_SLACK_BYTES]
     considered.sort(key=lambda t: t[0])
     best = considered[0][1]
     reason = "fastest" if len(considered) > 1 else "only candidate"
