@@ -37,6 +37,15 @@ RESNET18 = [
     ("l4 ds 1x1/2", 256, 14, 512, 1, 2, 1, 1),
 ]
 
+# PP-OCRv4 rec (input 48x320): depthwise 5x5 / 3x3 and the pointwise convs around them; H is (h, w)
+PPOCR_REC = [
+    ("dw5x5 240@12x80", 240, (12, 80), 240, 5, 1, 240, 5),
+    ("dw5x5 480@6x80", 480, (6, 80), 480, 5, 1, 480, 1),
+    ("dw3x3 64@24x160", 64, (24, 160), 64, 3, 1, 64, 1),
+    ("pw 240->240 @12x80", 240, (12, 80), 240, 1, 1, 1, 5),
+    ("pw 480->480 @6x80", 480, (6, 80), 480, 1, 1, 1, 3),
+]
+
 MOBILENETV2 = [
     ("stem 3x3/2", 3, 224, 32, 3, 2, 1, 1),
     ("dw 32@112", 32, 112, 32, 3, 1, 32, 1),
@@ -96,9 +105,10 @@ def _ort_session(x, w, b, attrs):
     node = helper.make_node("Conv", ["x", "w", "b"], ["y0"], **attrs)
     relu = helper.make_node("Relu", ["y0"], ["y"])
     oh = (x.shape[2] + 2 * (kh // 2) - kh) // attrs["strides"][0] + 1
+    ow = (x.shape[3] + 2 * (kh // 2) - kh) // attrs["strides"][1] + 1
     graph = helper.make_graph(
         [node, relu], "conv", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, k, oh, oh])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, k, oh, ow])],
         [numpy_helper.from_array(w, "w"), numpy_helper.from_array(b, "b")])
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8)
     so = ort.SessionOptions()
@@ -115,7 +125,8 @@ def bench_layer(row, repeat, algorithms=None):
 
     name, c, h, k, ks, s, g, count = row
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((1, c, h, h)).astype(np.float32)
+    hh, ww = h if isinstance(h, tuple) else (h, h)
+    x = rng.standard_normal((1, c, hh, ww)).astype(np.float32)
     w = (rng.standard_normal((k, c // g, ks, ks)) / np.sqrt(c // g * ks * ks)).astype(np.float32)
     b = rng.standard_normal(k).astype(np.float32)
     p = ks // 2
@@ -148,7 +159,7 @@ def bench_layer(row, repeat, algorithms=None):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--net", default="all", choices=["resnet18", "mobilenetv2", "all"])
+    ap.add_argument("--net", default="all", choices=["resnet18", "mobilenetv2", "ppocr_rec", "all"])
     ap.add_argument("--repeat", type=int, default=30)
     ap.add_argument("--keep-env", action="store_true")
     ap.add_argument("--only", nargs="*", help="algorithms to time")
@@ -161,7 +172,7 @@ def main():
     from jitmnn import threads
 
     threads.use(1)
-    nets = {"resnet18": RESNET18, "mobilenetv2": MOBILENETV2}
+    nets = {"resnet18": RESNET18, "mobilenetv2": MOBILENETV2, "ppocr_rec": PPOCR_REC}
     for net, rows in nets.items():
         if args.net not in (net, "all"):
             continue

@@ -6,7 +6,8 @@ Two things make the loops vectorise (measured on this machine, 1 thread):
   element, which stops LLVM vectorising (stride-1 tap loop: 2.9 -> 0.3 ns per element);
 - a horizontal stride s is removed at copy time: the padded row is stored as s phase planes
   (column col goes to phase col % s, position col // s), so every tap reads a unit-stride run.
-3x3 kernels (MobileNet) do all nine taps in one pass per output row; other sizes go tap by tap.
+3x3 kernels (MobileNet) do all nine taps in one pass per output row, kw=5 (PP-OCR) one pass per kernel
+row; other sizes go tap by tap.
 Integer divisions are hoisted into small per-call tables (on 7x7 maps they cost more than the math)."""
 
 import numpy as np
@@ -76,6 +77,18 @@ def _channel(xf, w, b, yf, pf, nc, c, H, W, OH, OW, ph, sh, sw, dh, Wrow, tab, c
                 yf[ob + ow] = (b + w00 * pf[o00 + ow] + w01 * pf[o01 + ow] + w02 * pf[o02 + ow]
                                + w10 * pf[o10 + ow] + w11 * pf[o11 + ow] + w12 * pf[o12 + ow]
                                + w20 * pf[o20 + ow] + w21 * pf[o21 + ow] + w22 * pf[o22 + ow])
+        elif kw == 5:
+            # one pass per kernel row (5 taps), the PP-OCR 5x5 case: 5 output passes instead of 25
+            for ow in range(OWu):
+                yf[ob + ow] = b
+            for i in range(kh):
+                ri = r0 + i * dh * Wrow
+                q0, q1, q2 = np.uint64(ri + tab[0]), np.uint64(ri + tab[1]), np.uint64(ri + tab[2])
+                q3, q4 = np.uint64(ri + tab[3]), np.uint64(ri + tab[4])
+                v0, v1, v2, v3, v4 = w[c, i, 0], w[c, i, 1], w[c, i, 2], w[c, i, 3], w[c, i, 4]
+                for ow in range(OWu):
+                    yf[ob + ow] += (v0 * pf[q0 + ow] + v1 * pf[q1 + ow] + v2 * pf[q2 + ow]
+                                    + v3 * pf[q3 + ow] + v4 * pf[q4 + ow])
         else:
             for ow in range(OWu):
                 yf[ob + ow] = b

@@ -55,6 +55,12 @@ CONV_CASES = [
     conv_case("dw-3x3-dil2-s2", 2, 13, (17, 18), 13, (3, 3), strides=(2, 2), pads=(2, 2, 2, 2), dil=(2, 2),
               group=13, act=ACTS[5]),
     conv_case("dw-5x3-nopad", 1, 17, (7, 9), 17, (5, 3), group=17, act=ACTS[7]),
+    # PP-OCR shapes: 5x5 with stride (2, 1) (the one-pass-per-kernel-row path), 3x3 with stride (1, 2)
+    conv_case("dw-5x5-s21", 2, 13, (17, 18), 13, (5, 5), strides=(2, 1), pads=(2, 2, 2, 2), group=13,
+              act=ACTS[3]),
+    conv_case("dw-3x5-s12-d2", 1, 3, (17, 18), 3, (3, 5), strides=(1, 2), pads=(1, 4, 1, 3), dil=(1, 2),
+              group=3, act=ACTS[2]),
+    conv_case("dw-3x3-s12", 1, 17, (7, 9), 17, (3, 3), strides=(1, 2), pads=(1, 1, 1, 1), group=17),
 ]
 
 # 1-D conv (the rec model's sequence convs): height-1 path
