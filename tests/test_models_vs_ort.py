@@ -129,7 +129,8 @@ def test_bench_smoke(tmp_path, monkeypatch):
     monkeypatch.setenv("OPENBLAS_CORETYPE", "Haswell")
     out = tmp_path / "bench.json"
     code = bench.main(["--models", "tiny_cnn", "--threads", "1", "--modes", "normal,low", "--runs", "3",
-                       "--min-time", "0", "--workdir", str(tmp_path), "--json", str(out), "--quiet"])
+                       "--min-time", "0", "--quiet-wait", "0", "--retries", "0", "--workdir", str(tmp_path),
+                       "--json", str(out), "--quiet"])
     assert os.environ["OPENBLAS_CORETYPE"] == "Haswell"  # the parent's environment is untouched
     result = json.loads(out.read_text())
     rows = result["rows"]
