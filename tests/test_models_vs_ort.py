@@ -98,14 +98,14 @@ def test_converted_graph_matches_ort_in_ort(name, workdir):
         assert err <= MODEL_VS_ORT, f"{name} output {out_name!r}: converted graph in ORT differs by {err:.3g}"
 
 
-@pytest.mark.parametrize("memory", ["low", "high"])
-def test_memory_modes_agree_resnet18(memory, workdir):
-    _, jmnn_file, feeds, refs = prepared("resnet18", workdir)
+@pytest.mark.parametrize("name,memory", [("resnet18", "low"), ("resnet18", "high"), ("ppocr_det", "low")])
+def test_memory_modes_agree(name, memory, workdir):
+    _, jmnn_file, feeds, refs = prepared(name, workdir)
     normal, _ = run_jitmnn(jmnn_file, feeds, memory="normal")
     other, notes = run_jitmnn(jmnn_file, feeds, memory=memory)
-    (ref,) = refs.values()
-    assert model_err(other["output"], ref) <= MODEL_VS_ORT, notes
-    assert model_err(other["output"], normal["output"]) <= MODEL_VS_ORT, notes
+    for out_name, ref in refs.items():
+        assert model_err(other[out_name], ref) <= MODEL_VS_ORT, notes
+        assert model_err(other[out_name], normal[out_name]) <= MODEL_VS_ORT, notes
 
 
 def test_two_threads_match_one_resnet18(workdir):
