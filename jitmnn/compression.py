@@ -200,6 +200,8 @@ FP16_MIN_NORMAL = 6.103515625e-05
 # fp16 storage keeps a layer only if its relative L2 error stays below this (BatchNorm folding can leave
 # weights far below fp16's normal range: PP-OCRv4 det's head, max |w| 2.4e-4, broke ncnn's fp16 file).
 FP16_MAX_REL_ERROR = 1e-3
+# bf16 keeps fp32's range but only 8 mantissa bits: ~2e-3 relative L2 error is its normal cost.
+BF16_MAX_REL_ERROR = 5e-3
 
 
 def _rel_l2(a, b) -> float:
@@ -240,7 +242,7 @@ def compress_graph(graph, kind: str, block_size: int = 0, asymmetric: bool = Fal
         t = compress(np.asarray(w), k, int(spec.get("block_size", block_size) or 0),
                      bool(spec.get("asymmetric", asymmetric)))
         err = _rel_l2(np.asarray(w, np.float64), t.to_float().astype(np.float64))
-        if k in ("fp16", "bf16") and err > FP16_MAX_REL_ERROR:
+        if k in ("fp16", "bf16") and err > (FP16_MAX_REL_ERROR if k == "fp16" else BF16_MAX_REL_ERROR):
             amax = float(np.abs(w).max())
             rows.append({"layer": node.name, "storage": "fp32", "rel_error": 0.0,
                          "note": f"kept fp32: {k} error {err:.2e} (max |w| {amax:.2e}, fp16 normal >= {FP16_MIN_NORMAL:.1e})"})

@@ -1,0 +1,128 @@
+"""Memory and precision settings really change algorithms and footprint (issue: memory modes), and
+every memory mode works with every stored weight format (issue: compressed weights)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import jitmnn
+from jitmnn.models import prepare_model, sample_input
+from tests import tolerances
+
+SHAPE = {"input": (1, 3, 224, 224)}
+STORAGE = {"fp32": {}, "fp16": {"fp16": True}, "bf16": {"bf16": True}, "int8": {"weight_quant_bits": 8},
+           "int8-asym-b32": {"weight_quant_bits": 8, "block_size": 32, "asymmetric": True},
+           "int4-b32": {"weight_quant_bits": 4, "block_size": 32}}
+# Error of the compressed model vs the fp32 model, relative to the output scale; the tiers' reasons are
+# in tests/tolerances.py (int4 is coarse: 16 levels per block; its error is reported, not hidden).
+STORAGE_TOL = {"fp32": tolerances.F32, "fp16": tolerances.FP16, "bf16": 2e-2, "int8": 5e-2,
+               "int8-asym-b32": 5e-2, "int4-b32": 0.5}
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return str(tmp_path_factory.mktemp("modes"))
+
+
+def _plan(path, shape=None, **settings):
+    m = jitmnn.load(path, **settings)
+    return m, m.explain(shape or SHAPE)
+
+
+def test_low_memory_has_no_winograd_and_needs_less(workdir):
+    _, path = prepare_model("resnet18", workdir)
+    _, low = _plan(path, memory="low")
+    m_normal, normal = _plan(path, memory="normal")
+    assert low.count("winograd") == 0
+    wino = [layer for layer in normal.layers if layer["algorithm"].startswith("winograd")]
+    assert wino, "the cost model should pick Winograd somewhere in ResNet-18 at 224x224"
+    low_extra = sum(layer["extra_bytes"] for layer in low.layers)
+    normal_extra = sum(layer["extra_bytes"] for layer in normal.layers)
+    transformed = sum(layer["extra_bytes"] for layer in wino)
+    assert normal_extra - low_extra >= 0.5 * transformed
+    assert "refused winograd" in str(low)
+
+
+def test_precision_high_excludes_f63(workdir):
+    _, path = prepare_model("resnet18", workdir)
+    _, high = _plan(path, precision="high")
+    assert high.count("winograd_f63") == 0
+
+
+def test_memory_budget_picks_leaner_plans_or_fails_clearly(workdir):
+    _, path = prepare_model("resnet18", workdir)
+    m, normal = _plan(path)
+    full = sum(s.weight_bytes for s in normal.plan.steps) + max(s.scratch_bytes for s in normal.plan.steps)
+    budget_mb = full / 2 / 1e6
+    _, fitted = _plan(path, memory_budget_mb=budget_mb)
+    used = sum(s.weight_bytes for s in fitted.plan.steps) + max(s.scratch_bytes for s in fitted.plan.steps)
+    assert used <= budget_mb * 1e6
+    assert fitted.count("winograd") < normal.count("winograd")
+    with pytest.raises(jitmnn.PlanError, match="memory_budget_mb"):
+        jitmnn.load(path, memory_budget_mb=0.01).explain(SHAPE)
+
+
+def test_overrides_by_layer_name_and_op_type(workdir):
+    _, path = prepare_model("resnet18", workdir)
+    _, by_op = _plan(path, overrides={"Conv": "im2col"})
+    assert all(layer["algorithm"] == "im2col" for layer in by_op.layers if layer["op"] == "Conv")
+    first_conv = next(layer["name"] for layer in by_op.layers if layer["op"] == "Conv")
+    _, by_name = _plan(path, overrides={first_conv: "reference"})
+    assert by_name.layers[0]["algorithm"] == "reference"
+    assert by_name.layers[0]["reason"] == "forced by override"
+
+
+def test_a_setting_without_effect_says_so():
+    from jitmnn.graph import Graph, Node, TensorInfo
+
+    g = Graph("relus", [Node("r", "Relu", ["x"], ["y"])], [TensorInfo("x", (1, 4))], ["y"], {})
+    text = str(jitmnn.from_graph(g, memory="low").explain({"x": (1, 4)}))
+    assert "memory=low changed no algorithm choice" in text
+
+
+@pytest.mark.parametrize("storage", list(STORAGE))
+@pytest.mark.parametrize("memory", ["low", "normal", "high"])
+def test_every_memory_mode_runs_every_stored_dtype(workdir, storage, memory):
+    # MobileNetV2 has every weighted layer kind: 3x3 stem (im2col), depthwise, 1x1, and the fc Gemm.
+    _, ref_path = prepare_model("mobilenet_v2", workdir)
+    _, path = prepare_model("mobilenet_v2", workdir, **STORAGE[storage])
+    x = sample_input("mobilenet_v2")
+    ref = jitmnn.load(ref_path).run({"input": x})["output"]
+    m = jitmnn.load(path, memory=memory)
+    got = m.run({"input": x})["output"]
+    assert tolerances.rel_err(got, ref) <= STORAGE_TOL[storage]
+    algs = [layer["algorithm"] for layer in m.explain().layers]
+    if storage == "fp32":
+        assert not any(a.startswith("hybrid") for a in algs), "hybrid only when weights are really compressed"
+    elif memory == "low":
+        assert any(a.startswith("hybrid") for a in algs)
+        # biases and copies of layers too small to compress; never the float weights of a compressed layer
+        assert m.memory_info()["weights_expanded_bytes"] < 0.05 * jitmnn.load(ref_path)._model.graph.weight_bytes()
+
+
+def test_fp16_model_in_low_memory_runs__mnn_2741_acquire_buffer_size_0(workdir):
+    """MNN 2.8.0 routed an fp16-stored model in low memory to its int8 kernel because 'quant info is
+    present', and failed with 'Acquire buffer size = 0'. Here the hybrid path keys on the stored form."""
+    _, ref_path = prepare_model("resnet18", workdir)
+    _, path = prepare_model("resnet18", workdir, fp16=True)
+    x = sample_input("resnet18")
+    ref = jitmnn.load(ref_path).run({"input": x})["output"]
+    m = jitmnn.load(path, memory="low")
+    got = m.run({"input": x})["output"]
+    assert tolerances.rel_err(got, ref) <= tolerances.FP16
+    convs = [layer for layer in m.explain().layers if layer["op"] == "Conv"]
+    assert all(layer["algorithm"].startswith("hybrid") for layer in convs if "fp16" in layer["weight_dtype"])
+    assert all(s.scratch_bytes > 0 for s in m.explain().plan.steps if s.algorithm.startswith("hybrid"))
+
+
+def test_precision_low_halves_weight_memory(workdir):
+    _, path = prepare_model("resnet18", workdir)
+    m = jitmnn.load(path, precision="low")
+    x = sample_input("resnet18")
+    got = m.run({"input": x})["output"]
+    ref = jitmnn.load(path).run({"input": x})["output"]
+    assert tolerances.rel_err(got, ref) <= tolerances.FP16
+    g = m._model.graph
+    assert g.weight_bytes() < 0.55 * jitmnn.load(path)._model.graph.weight_bytes()
+    assert m.memory_info()["weights_expanded_bytes"] < 1 << 20
