@@ -12,8 +12,8 @@ from jitmnn.config import FASTMATH
 
 from ._jit import kernel
 
-ADD, SUB, MUL, DIV, POW, MAX, MIN = range(7)
-CODES = {"Add": ADD, "Sub": SUB, "Mul": MUL, "Div": DIV, "Pow": POW, "Max": MAX, "Min": MIN}
+ADD, SUB, MUL, DIV, POW, MAX, MIN, PRELU = range(8)
+CODES = {"Add": ADD, "Sub": SUB, "Mul": MUL, "Div": DIV, "Pow": POW, "Max": MAX, "Min": MIN, "PRelu": PRELU}
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")
@@ -30,7 +30,9 @@ def _f(x, y, op):
         return x ** y
     if op == MAX:
         return x if x >= y else y
-    return x if x <= y else y
+    if op == MIN:
+        return x if x <= y else y
+    return x if x >= np.float32(0.0) else x * y  # PRELU: y is the slope
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")

@@ -16,6 +16,8 @@ from ._jit import kernel
 IDENTITY, RELU, CLIP, HARDSIGMOID, HARDSWISH, SIGMOID, SILU, TANH, GELU = (
     act.NONE, act.RELU, act.CLIP, act.HARDSIGMOID, act.HARDSWISH, act.SIGMOID, act.SILU, act.TANH, act.GELU)
 EXP, SQRT, NEG, ERF, LEAKYRELU, ABS, LOG, RECIPROCAL, GELU_TANH, SOFTPLUS = range(9, 19)
+# Codes of unary_more: ops no target model uses, kept out of `unary` so its compile stays small.
+FLOOR, CEIL, ROUND, SIGN, SIN, COS, SOFTSIGN, MISH, ELU, SELU = range(100, 110)
 
 
 EXP_BLOCK = 512  # elements per pass of exp_row: both passes stay in L1
@@ -137,6 +139,52 @@ def unary(x, out, code, p0, p1):
         for i in range(n):
             v = x[i]
             out[i] = v + np.float32(math.log1p(math.exp(-v))) if v > zero else np.float32(math.log1p(math.exp(v)))
+    else:
+        for i in range(n):
+            out[i] = x[i]
+
+
+@kernel
+def unary_more(x, out, code, p0, p1):
+    """Less common unary ops; p0/p1: Elu alpha, Selu alpha/gamma."""
+    n = x.shape[0]
+    zero = np.float32(0.0)
+    one = np.float32(1.0)
+    if code == FLOOR:
+        for i in range(n):
+            out[i] = np.floor(x[i])
+    elif code == CEIL:
+        for i in range(n):
+            out[i] = np.ceil(x[i])
+    elif code == ROUND:  # half to even, as ONNX Round
+        for i in range(n):
+            out[i] = np.rint(x[i])
+    elif code == SIGN:
+        for i in range(n):
+            v = x[i]
+            out[i] = one if v > zero else (-one if v < zero else zero)
+    elif code == SIN:
+        for i in range(n):
+            out[i] = np.float32(math.sin(x[i]))
+    elif code == COS:
+        for i in range(n):
+            out[i] = np.float32(math.cos(x[i]))
+    elif code == SOFTSIGN:
+        for i in range(n):
+            out[i] = x[i] / (one + abs(x[i]))
+    elif code == MISH:  # x * tanh(softplus(x))
+        for i in range(n):
+            v = x[i]
+            sp = v + np.float32(math.log1p(math.exp(-v))) if v > zero else np.float32(math.log1p(math.exp(v)))
+            out[i] = v * np.float32(math.tanh(sp))
+    elif code == ELU:
+        for i in range(n):
+            v = x[i]
+            out[i] = v if v >= zero else p0 * (np.float32(math.exp(v)) - one)
+    elif code == SELU:
+        for i in range(n):
+            v = x[i]
+            out[i] = p1 * v if v > zero else p1 * p0 * (np.float32(math.exp(v)) - one)
     else:
         for i in range(n):
             out[i] = x[i]

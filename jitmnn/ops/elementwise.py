@@ -62,9 +62,10 @@ def collapse(out_shape, a_shape, b_shape, rank=BOX_RANK):
 
 
 def _infer_binary(node, shapes, dtypes, consts):
-    if len(shapes) != 2 or shapes[0] is None or shapes[1] is None:
-        raise ShapeError(f"{node.op} takes two inputs, got {len(shapes)}")
-    return [(broadcast_shape([shapes[0], shapes[1]]), dtypes[0])]
+    variadic = node.op in ("Max", "Min")  # ONNX Max/Min take 1..N inputs
+    if (len(shapes) != 2 and not (variadic and len(shapes) >= 1)) or any(s is None for s in shapes):
+        raise ShapeError(f"{node.op} takes {'1 or more' if variadic else 'two'} inputs, got {len(shapes)}")
+    return [(broadcast_shape(list(shapes)), dtypes[0])]
 
 
 def _int_div(a, b):
@@ -75,17 +76,21 @@ def _int_div(a, b):
 
 _NUMPY = {
     "Add": np.add, "Sub": np.subtract, "Mul": np.multiply, "Pow": np.power, "Max": np.maximum, "Min": np.minimum,
+    "PRelu": lambda x, slope: np.where(x >= 0, x, x * slope),
 }
 
 
 def _binary_reference(node, x):
-    a, b = np.asarray(x[0]), np.asarray(x[1])
+    a = np.asarray(x[0])
+    b = np.asarray(x[1]) if len(x) > 1 else a
     if node.op == "Div":
         out = _int_div(a, b) if a.dtype.kind in "iu" and b.dtype.kind in "iu" else np.divide(a, b)
     elif node.op == "Pow":
         out = np.power(a.astype(np.float64), b.astype(np.float64)) if a.dtype.kind == "f" else np.power(a, b)
     else:
         out = _NUMPY[node.op](a, b)
+        for extra in x[2:]:  # variadic Max / Min
+            out = _NUMPY[node.op](out, np.asarray(extra))
     return [np.asarray(out).astype(a.dtype, copy=False)]
 
 
@@ -123,14 +128,14 @@ def _run_binary_parallel(packed, params, ins, outs, scratch):
 
 
 def _applies_binary(ctx):
-    return U.all_f32(ctx) and collapse(ctx.out_shapes[0], ctx.in_shapes[0], ctx.in_shapes[1]) is not None
+    return len(ctx.in_shapes) == 2 and U.all_f32(ctx) and collapse(ctx.out_shapes[0], ctx.in_shapes[0], ctx.in_shapes[1]) is not None
 
 
 def _pack_bytes(ctx):
     return sum(U.numel(s) * 4 for s, c in zip(ctx.in_shapes, ctx.consts) if c is not None)
 
 
-for _op in ("Add", "Sub", "Mul", "Div", "Pow", "Max", "Min"):
+for _op in ("Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "PRelu"):
     register_op(OpDef(_op, _infer_binary, _binary_reference))
     register_algorithm(Algorithm(
         _op, "numba", run=_run_binary, applies=_applies_binary, pack=_pack_binary, setup=_setup_binary,
@@ -141,6 +146,16 @@ for _op in ("Add", "Sub", "Mul", "Div", "Pow", "Max", "Min"):
         setup=_setup_binary, weight_bytes=_pack_bytes,
         cost=lambda ctx: U.parallel_cost(ctx, U.cost_elements(ctx) * (4.0 if ctx.node.op == "Pow" else 1.0)),
         doc="binary over rows spread across threads"))
+
+
+def _ref_mod(node, x):
+    """fmod=0: integer modulo with the divisor's sign (Python %); fmod=1: C fmod (the dividend's sign)."""
+    a, b = np.asarray(x[0]), np.asarray(x[1])
+    out = np.fmod(a, b) if int(node.attrs.get("fmod", 0)) else np.mod(a, b)
+    return [np.asarray(out).astype(a.dtype)]
+
+
+register_op(OpDef("Mod", _infer_binary, _ref_mod))
 
 
 # ----- comparisons and selection: small tensors (masks, shape arithmetic); numpy reference only --------

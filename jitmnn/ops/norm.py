@@ -125,3 +125,29 @@ register_algorithm(Algorithm(
     "LayerNormalization", "numba", run=_run_ln, pack=_pack_ln, setup=_setup_ln, applies=_applies_ln,
     weight_bytes=lambda ctx: 8 * U.numel(ctx.in_shapes[0][U.norm_axis(int(ctx.attr("axis", -1)), len(ctx.in_shapes[0])):]),
     cost=lambda ctx: U.cost_elements(ctx, 2.0), doc="two-pass mean/variance per row"))
+
+
+# ----- InstanceNormalization (numpy reference; no target model uses it) --------------------------------
+def _infer_in(node, shapes, dtypes, consts):
+    x = shapes[0]
+    if x is None or len(x) < 3:
+        raise ShapeError(f"InstanceNormalization needs an input of rank >= 3, got {x}")
+    for name, s in zip(("scale", "B"), shapes[1:3]):
+        if s is None or tuple(s) != (x[1],):
+            raise ShapeError(f"InstanceNormalization {name} has shape {s}, expected ({x[1]},)")
+    return [(x, dtypes[0])]
+
+
+def _ref_in(node, x):
+    v = np.asarray(x[0])
+    f = v.astype(np.float64)
+    axes = tuple(range(2, v.ndim))
+    mean = f.mean(axis=axes, keepdims=True)
+    var = ((f - mean) ** 2).mean(axis=axes, keepdims=True)
+    shp = (1, -1) + (1,) * (v.ndim - 2)
+    y = (f - mean) / np.sqrt(var + float(node.attrs.get("epsilon", 1e-5)))
+    y = y * np.asarray(x[1], np.float64).reshape(shp) + np.asarray(x[2], np.float64).reshape(shp)
+    return [y.astype(v.dtype)]
+
+
+register_op(OpDef("InstanceNormalization", _infer_in, _ref_in))

@@ -160,3 +160,22 @@ for _op, _mode in (("GlobalAveragePool", K.AVG), ("GlobalMaxPool", K.MAX)):
                                  setup=lambda ctx, m=_mode: m, cost=U.cost_elements,
                                  doc="one pass per channel plane"))
 
+
+
+def _ref_lppool(node, x):
+    """(sum over the window of |x|^p)^(1/p); padding contributes zeros."""
+    a = np.asarray(x[0])
+    k, s, d, pb, pe, out_sp = pool_geometry(node, a.shape)
+    p = float(node.attrs.get("p", 2))
+    out = np.empty(a.shape[:2] + tuple(out_sp), dtype=np.float64)
+    for pos in np.ndindex(*out_sp):
+        idx = []
+        for i, o in enumerate(pos):
+            taps = np.arange(k[i]) * d[i] + o * s[i] - pb[i]
+            idx.append(taps[(taps >= 0) & (taps < a.shape[2 + i])])
+        win = np.abs(a[(slice(None), slice(None)) + np.ix_(*idx)].astype(np.float64)) ** p
+        out[(slice(None), slice(None)) + pos] = win.reshape(a.shape[:2] + (-1,)).sum(-1) ** (1 / p)
+    return [out.astype(a.dtype)]
+
+
+register_op(OpDef("LpPool", _infer_pool, _ref_lppool))

@@ -70,6 +70,77 @@ def _run(packed, params, ins, outs, scratch):
     K.reduce3(ins[0].reshape(box), outs[0].reshape(box[0], box[2]), mode)
 
 
+_MORE = {
+    "ReduceProd": lambda v, axes, keep: np.prod(v, axis=axes, keepdims=keep),
+    "ReduceL1": lambda v, axes, keep: np.sum(np.abs(v), axis=axes, keepdims=keep),
+    "ReduceL2": lambda v, axes, keep: np.sqrt(np.sum(v * v, axis=axes, keepdims=keep)),
+    "ReduceSumSquare": lambda v, axes, keep: np.sum(v * v, axis=axes, keepdims=keep),
+    "ReduceLogSumExp": lambda v, axes, keep: np.log(np.sum(np.exp(v), axis=axes, keepdims=keep)),
+}
+
+
+def _reference_more(node, x):
+    a = np.asarray(x[0])
+    axes = reduce_axes(node, a.ndim, [None] + [np.asarray(v) if v is not None else None for v in x[1:]])
+    if not axes:
+        return [a.copy()]
+    keep = bool(int(node.attrs.get("keepdims", 1)))
+    src = a.astype(np.float64) if a.dtype.kind == "f" else a
+    return [np.asarray(_MORE[node.op](src, axes, keep)).astype(a.dtype)]
+
+
+for _op in _MORE:
+    register_op(OpDef(_op, _infer, _reference_more))
+
+
+# ----- ArgMax / ArgMin / CumSum: numpy reference (small tensors: class ids, positions) --------------------
+def _infer_arg(node, shapes, dtypes, consts):
+    x = shapes[0]
+    axis = U.norm_axis(int(node.attrs.get("axis", 0)), len(x))
+    if x[axis] == 0:
+        raise ShapeError(f"{node.op} over an empty axis {axis} of {tuple(x)}")
+    keep = int(node.attrs.get("keepdims", 1))
+    return [(tuple(1 if i == axis else d for i, d in enumerate(x) if keep or i != axis), np.int64)]
+
+
+def _ref_arg(node, x):
+    a = np.asarray(x[0])
+    axis = U.norm_axis(int(node.attrs.get("axis", 0)), a.ndim)
+    fn = np.argmax if node.op == "ArgMax" else np.argmin
+    if int(node.attrs.get("select_last_index", 0)):
+        flipped = np.flip(a, axis=axis)
+        r = a.shape[axis] - 1 - fn(flipped, axis=axis)
+    else:
+        r = fn(a, axis=axis)
+    if int(node.attrs.get("keepdims", 1)):
+        r = np.expand_dims(r, axis)
+    return [r.astype(np.int64)]
+
+
+for _op in ("ArgMax", "ArgMin"):
+    register_op(OpDef(_op, _infer_arg, _ref_arg))
+
+
+def _ref_cumsum(node, x):
+    a = np.asarray(x[0])
+    axis = U.norm_axis(int(np.asarray(x[1]).reshape(-1)[0]), a.ndim, "CumSum axis")
+    v = np.flip(a, axis) if int(node.attrs.get("reverse", 0)) else a
+    c = np.cumsum(v, axis=axis, dtype=np.float64 if a.dtype.kind == "f" else a.dtype)
+    if int(node.attrs.get("exclusive", 0)):
+        c = c - v
+    if int(node.attrs.get("reverse", 0)):
+        c = np.flip(c, axis)
+    return [c.astype(a.dtype)]
+
+
+def _infer_cumsum(node, shapes, dtypes, consts):
+    U.norm_axis(int(U.const_input(consts, 1, "CumSum axis").reshape(-1)[0]), len(shapes[0]), "CumSum axis")
+    return [(shapes[0], dtypes[0])]
+
+
+register_op(OpDef("CumSum", _infer_cumsum, _ref_cumsum))
+
+
 for _op, _mode in _MODES.items():
     register_op(OpDef(_op, _infer, _reference))
     register_algorithm(Algorithm(_op, "numba", run=_run, applies=_applies,

@@ -575,3 +575,78 @@ def _applies_pad(ctx):
 register_op(OpDef("Pad", _infer_pad, _ref_pad))
 register_algorithm(Algorithm("Pad", "numba", run=_run_pad, setup=_setup_pad, applies=_applies_pad, cost=_copy_cost,
                              doc="fill with the constant, then one strided copy of the input"))
+
+
+# ----- DepthToSpace / SpaceToDepth (a reshape-transpose-reshape; strided copy for float32) ---------------
+def _d2s_plan(node, shape):
+    """(6-D view of the input, perm) such that transposing it gives the output's element order."""
+    n, c, h, w = shape
+    b = int(node.attrs.get("blocksize", 0))
+    if b < 1:
+        raise ShapeError(f"{node.op} needs blocksize >= 1, got {b}")
+    if node.op == "DepthToSpace":
+        if c % (b * b):
+            raise ShapeError(f"DepthToSpace: channels {c} not divisible by blocksize^2 = {b * b}")
+        if node.attrs.get("mode", "DCR") == "DCR":
+            return (n, b, b, c // (b * b), h, w), (0, 3, 4, 1, 5, 2), (n, c // (b * b), h * b, w * b)
+        return (n, c // (b * b), b, b, h, w), (0, 1, 4, 2, 5, 3), (n, c // (b * b), h * b, w * b)
+    if h % b or w % b:
+        raise ShapeError(f"SpaceToDepth: spatial {h}x{w} not divisible by blocksize {b}")
+    return (n, c, h // b, b, w // b, b), (0, 3, 5, 1, 2, 4), (n, c * b * b, h // b, w // b)
+
+
+def _infer_d2s(node, shapes, dtypes, consts):
+    if shapes[0] is None or len(shapes[0]) != 4:
+        raise ShapeError(f"{node.op} needs a 4-D NCHW input, got {shapes[0]}")
+    return [(_d2s_plan(node, shapes[0])[2], dtypes[0])]
+
+
+def _ref_d2s(node, x):
+    a = np.asarray(x[0])
+    view, perm, out = _d2s_plan(node, a.shape)
+    return [np.ascontiguousarray(a.reshape(view).transpose(perm)).reshape(out)]
+
+
+def _setup_d2s(ctx):
+    view, perm, _ = _d2s_plan(ctx.node, ctx.in_shapes[0])
+    s_str = U.contiguous_strides(view)
+    out = [view[p] for p in perm]
+    return U.collapse_copy(out, [s_str[p] for p in perm], U.contiguous_strides(out), COPY_RANK)
+
+
+for _op in ("DepthToSpace", "SpaceToDepth"):
+    register_op(OpDef(_op, _infer_d2s, _ref_d2s))
+    register_algorithm(Algorithm(_op, "numba", run=_run_transpose, setup=_setup_d2s, cost=_copy_cost,
+                                 applies=lambda ctx: U.all_f32(ctx) and _setup_d2s(ctx) is not None,
+                                 doc="6-D transpose as one strided copy"))
+
+
+# ----- GatherElements / NonZero (numpy reference) -----------------------------------------------------
+def _infer_gather_elements(node, shapes, dtypes, consts):
+    data, idx = shapes[0], shapes[1]
+    U.norm_axis(int(node.attrs.get("axis", 0)), len(data), "GatherElements axis")
+    if len(idx) != len(data):
+        raise ShapeError(f"GatherElements indices rank {len(idx)} differs from data rank {len(data)}")
+    return [(tuple(idx), dtypes[0])]
+
+
+def _ref_gather_elements(node, x):
+    a = np.asarray(x[0])
+    axis = U.norm_axis(int(node.attrs.get("axis", 0)), a.ndim, "GatherElements axis")
+    ind = np.asarray(x[1]).astype(np.int64)
+    ind = np.where(ind < 0, ind + a.shape[axis], ind)
+    return [np.take_along_axis(a, ind, axis=axis)]
+
+
+register_op(OpDef("GatherElements", _infer_gather_elements, _ref_gather_elements))
+
+
+def _infer_nonzero(node, shapes, dtypes, consts):
+    v = consts[0] if consts else None
+    if v is None:
+        raise ShapeError("NonZero has a data-dependent output shape; its input must be known at plan time")
+    return [((len(shapes[0]), int(np.count_nonzero(np.asarray(v)))), np.int64)]
+
+
+register_op(OpDef("NonZero", _infer_nonzero, lambda node, x: [np.array(np.nonzero(x[0]), np.int64).reshape(
+    np.ndim(x[0]), -1)]))

@@ -48,3 +48,16 @@ for _op in ("Softmax", "LogSoftmax"):
     register_algorithm(Algorithm(_op, "numba", run=_run, setup=_setup, applies=lambda ctx: U.all_f32(ctx),
                                  cost=lambda ctx: U.cost_elements(ctx, 6.0),
                                  doc="max-subtracted exp over [outer, n, inner]"))
+
+
+def _ref_hardmax(node, x):
+    """1 at the first maximum along the axis, 0 elsewhere."""
+    a = np.asarray(x[0])
+    axis = U.norm_axis(int(node.attrs.get("axis", -1)), a.ndim)
+    idx = np.expand_dims(np.argmax(a, axis=axis), axis)
+    out = np.zeros_like(a)
+    np.put_along_axis(out, idx, 1, axis=axis)
+    return [out]
+
+
+register_op(OpDef("Hardmax", _infer, _ref_hardmax))

@@ -20,6 +20,12 @@ _CODES = {
     "Neg": (K.NEG, 1.0), "Erf": (K.ERF, 8.0), "Gelu": (K.GELU, 10.0), "LeakyRelu": (K.LEAKYRELU, 1.0),
     "Abs": (K.ABS, 1.0), "Log": (K.LOG, 6.0), "Reciprocal": (K.RECIPROCAL, 1.5), "Softplus": (K.SOFTPLUS, 12.0),
 }
+# Ops served by the second kernel (K.unary_more), compiled only by models that use them.
+_MORE = {
+    "Floor": (K.FLOOR, 1.0), "Ceil": (K.CEIL, 1.0), "Round": (K.ROUND, 1.0), "Sign": (K.SIGN, 1.0),
+    "Sin": (K.SIN, 10.0), "Cos": (K.COS, 10.0), "Softsign": (K.SOFTSIGN, 1.5), "Mish": (K.MISH, 20.0),
+    "Elu": (K.ELU, 6.0), "Selu": (K.SELU, 6.0),
+}
 
 
 def _same(node, shapes, dtypes, consts):
@@ -79,12 +85,26 @@ _REFERENCES = {
     "LeakyRelu": _f64(lambda node, v: np.where(v >= 0, v, v * node.attrs.get("alpha", 0.01))),
     "Softplus": _f64(lambda node, v: np.logaddexp(0, v)),
 }
+_SELU_ALPHA, _SELU_GAMMA = 1.6732632423543772, 1.0507009873554805
+_MORE_REFERENCES = {
+    "Floor": lambda node, x: [np.floor(x[0])],
+    "Ceil": lambda node, x: [np.ceil(x[0])],
+    "Round": lambda node, x: [np.round(x[0])],
+    "Sign": lambda node, x: [np.sign(x[0])],
+    "Sin": _f64(lambda node, v: np.sin(v)),
+    "Cos": _f64(lambda node, v: np.cos(v)),
+    "Softsign": _f64(lambda node, v: v / (1 + np.abs(v))),
+    "Mish": _f64(lambda node, v: v * np.tanh(np.logaddexp(0, v))),
+    "Elu": _f64(lambda node, v: np.where(v >= 0, v, node.attrs.get("alpha", 1.0) * np.expm1(np.minimum(v, 0)))),
+    "Selu": _f64(lambda node, v: node.attrs.get("gamma", _SELU_GAMMA) * np.where(
+        v > 0, v, node.attrs.get("alpha", _SELU_ALPHA) * np.expm1(np.minimum(v, 0)))),
+}
 
 
 def _params(ctx):
     """(code, p0, p1) for the kernel; None when a Clip bound is not known at plan time."""
     op = ctx.node.op
-    code = _CODES[op][0]
+    code = (_CODES.get(op) or _MORE[op])[0]
     p0 = p1 = 0.0
     if op == "Clip":
         if any(U.has_input(ctx.node, i) and ctx.consts[i] is None for i in (1, 2)):
@@ -94,8 +114,10 @@ def _params(ctx):
         p1 = float(np.asarray(hi)) if hi is not None else np.inf
     elif op == "HardSigmoid":
         p0, p1 = ctx.attr("alpha", 0.2), ctx.attr("beta", 0.5)
-    elif op == "LeakyRelu":
-        p0 = ctx.attr("alpha", 0.01)
+    elif op in ("LeakyRelu", "Elu"):
+        p0 = ctx.attr("alpha", 0.01 if op == "LeakyRelu" else 1.0)
+    elif op == "Selu":
+        p0, p1 = ctx.attr("alpha", _SELU_ALPHA), ctx.attr("gamma", _SELU_GAMMA)
     elif op == "Gelu" and ctx.attr("approximate", "none") == "tanh":
         code = K.GELU_TANH
     n = U.numel(ctx.out_shapes[0])
@@ -128,5 +150,18 @@ for _op, _ref in _REFERENCES.items():
     register_algorithm(Algorithm(_op, "numba_parallel", run=_run_parallel, applies=_applies, setup=_params,
                                  cost=lambda ctx: U.parallel_cost(ctx, _cost(ctx)),
                                  doc="unary over contiguous chunks spread across threads"))
+
+
+
+def _run_more(packed, params, ins, outs, scratch):
+    code, p0, p1, _ = params
+    K.unary_more(ins[0].reshape(-1), outs[0].reshape(-1), code, p0, p1)
+
+
+for _op, _ref in _MORE_REFERENCES.items():
+    register_op(OpDef(_op, _same, _ref))
+    register_algorithm(Algorithm(_op, "numba", run=_run_more, applies=_applies, setup=_params,
+                                 cost=lambda ctx: U.cost_elements(ctx) * _MORE[ctx.node.op][1],
+                                 doc="one loop per op code (second unary kernel)"))
 
 register_op(OpDef("Identity", _same, lambda node, x: [np.asarray(x[0]).copy()], alias_input=0))

@@ -63,4 +63,10 @@ CASES += [
     Case("Xor", [NCHW > 0, CH > 0], id="bool"),
     Case("Not", [NCHW > 0], id="bool"),
     Case("Where", [NCHW > 0, NCHW, CH], id="f32"),
+    Case("PRelu", [NCHW, CH], const_inputs=(1,), id="per-channel-slope"),
+    Case("PRelu", [BTC, np.array([0.25], np.float32)], const_inputs=(1,), id="scalar-slope"),
+    Case("Max", [NCHW, CH, NC11], id="variadic-3"),
+    Case("Min", [NCHW], id="variadic-1"),
+    Case("Mod", [np.array([7, -7, 7, -7], np.int64), np.array([3, 3, -3, -3], np.int64)], id="int-python-sign"),
+    Case("Mod", [np.array([7.5, -7.5, 7.5], np.float32), np.array([2, 2, -2], np.float32)], {"fmod": 1}, id="fmod"),
 ]

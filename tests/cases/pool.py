@@ -27,4 +27,6 @@ CASES = [
     Case("GlobalAveragePool", [X], id="odd"),
     Case("GlobalAveragePool", [rng(3).standard_normal((1, 1, 1, 1)).astype(np.float32)], id="1x1"),
     Case("GlobalMaxPool", [X], id="odd"),
+    Case("LpPool", [S], {"kernel_shape": [2, 3], "strides": [1, 2], "pads": [1, 0, 0, 1], "p": 2}, id="p2"),
+    Case("LpPool", [S], {"kernel_shape": [3, 3], "p": 1}, id="p1"),
 ]

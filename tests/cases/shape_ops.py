@@ -68,4 +68,11 @@ CASES = [
     Case("Pad", [X, a(1, 2, 0, 0, 0, 1, 0, 1), np.array(-2.5, np.float32)], const_inputs=(1, 2), id="value"),
     Case("Pad", [X, a(0, 0, 2, 2, 0, 0, 2, 2)], {"mode": "reflect"}, const_inputs=(1,), id="reflect"),
     Case("Pad", [X, a(0, 0, 1, 3, 0, 0, 2, 0)], {"mode": "edge"}, const_inputs=(1,), id="edge"),
+    Case("DepthToSpace", [rng(5).standard_normal((2, 12, 3, 5)).astype(np.float32)], {"blocksize": 2, "mode": "DCR"},
+         id="dcr"),
+    Case("DepthToSpace", [rng(5).standard_normal((2, 12, 3, 5)).astype(np.float32)], {"blocksize": 2, "mode": "CRD"},
+         id="crd"),
+    Case("SpaceToDepth", [rng(6).standard_normal((2, 3, 6, 9)).astype(np.float32)], {"blocksize": 3}, id="b3"),
+    Case("GatherElements", [X, rng(7).integers(-13, 13, (2, 4, 7, 9))], {"axis": 1}, const_inputs=(1,), id="channels"),
+    Case("NonZero", [np.array([[1, 0, 2], [0, 0, 3]], np.float32)], const_inputs=(0,), id="const"),
 ]

@@ -13,4 +13,6 @@ CASES = [
     Case("Softmax", [np.array([[1000.0, 1001.0, 999.0]], np.float32)], {}, id="large-logits"),
     Case("LogSoftmax", [ATT], {"axis": -1}, id="last"),
     Case("LogSoftmax", [ATT], {"axis": 2}, id="middle"),
+    Case("Hardmax", [ATT], {"axis": 1}, id="middle"),
+    Case("Hardmax", [np.array([[2, 5, 5, 1]], np.float32)], {}, id="first-of-ties"),
 ]

@@ -38,4 +38,16 @@ CASES = [
     Case("LeakyRelu", [X], attrs={"alpha": 0.1}, id="odd"),
     Case("Softplus", [X], id="odd"),
     Case("Identity", [X], id="odd"),
+    # Exact halves: Round must go to even (0.5 -> 0, 1.5 -> 2, -2.5 -> -2).
+    Case("Round", [np.array([0.5, 1.5, 2.5, -0.5, -1.5, -2.5, 0.49, 2.51], np.float32)], id="halves"),
+    Case("Round", [X], id="odd"),
+    Case("Floor", [X], id="odd"),
+    Case("Ceil", [X], id="odd"),
+    Case("Sign", [np.concatenate([X.ravel(), np.zeros(3, np.float32)])], id="with-zeros"),
+    Case("Sin", [X], id="odd"),
+    Case("Cos", [X], id="odd"),
+    Case("Softsign", [X], id="odd"),
+    Case("Mish", [X], id="odd"),
+    Case("Elu", [X], {"alpha": 0.7}, id="alpha"),
+    Case("Selu", [X], id="defaults"),
 ]

@@ -1,6 +1,8 @@
 """Broadcast binary references: an explicit index loop over the output, each operand read through its own
 broadcast index (size-1 dims pinned to 0), in float64 -- independent of numpy's broadcasting machinery."""
 
+import math
+
 import numpy as np
 
 
@@ -16,6 +18,14 @@ def _broadcast_loop(a, b, fn):
         ia = tuple(0 if d == 1 else i for d, i in zip(sa, idx))
         ib = tuple(0 if d == 1 else i for d, i in zip(sb, idx))
         out[idx] = fn(ar[ia].item(), br[ib].item())
+    return out
+
+
+def _fold(xs, fn):
+    """Variadic Max/Min: pairwise over the inputs in order."""
+    out = np.asarray(xs[0], np.float64 if np.asarray(xs[0]).dtype.kind == "f" else None)
+    for v in xs[1:]:
+        out = _broadcast_loop(out, v, fn)
     return out
 
 
@@ -36,8 +46,11 @@ REFERENCES = {
     "Mul": _bin(lambda p, q: p * q),
     "Div": _bin(_trunc_div),
     "Pow": _bin(lambda p, q: float(p) ** float(q) if p >= 0 or float(q).is_integer() else float("nan")),
-    "Max": _bin(max),
-    "Min": _bin(min),
+    "Max": lambda attrs, x: [_fold(x, max)],
+    "Min": lambda attrs, x: [_fold(x, min)],
+    "PRelu": _bin(lambda p, q: p if p >= 0 else p * q),
+    "Mod": lambda attrs, x: [_broadcast_loop(x[0], x[1], (lambda p, q: math.fmod(p, q)) if attrs.get("fmod", 0)
+                                             else (lambda p, q: p % q)).astype(np.asarray(x[0]).dtype)],
     "Equal": lambda attrs, x: [_broadcast_loop(x[0], x[1], lambda p, q: p == q).astype(bool)],
     "Less": lambda attrs, x: [_broadcast_loop(x[0], x[1], lambda p, q: p < q).astype(bool)],
     "Greater": lambda attrs, x: [_broadcast_loop(x[0], x[1], lambda p, q: p > q).astype(bool)],

@@ -28,4 +28,16 @@ def _ln(attrs, x):
     return [out.reshape(v.shape)]
 
 
-REFERENCES = {"BatchNormalization": _bn, "LayerNormalization": _ln}
+def _in(attrs, x):
+    v = np.asarray(x[0], np.float64)
+    out = np.empty_like(v)
+    for n in range(v.shape[0]):
+        for c in range(v.shape[1]):
+            plane = v[n, c]
+            m = plane.sum() / plane.size
+            var = ((plane - m) ** 2).sum() / plane.size
+            out[n, c] = (plane - m) / np.sqrt(var + attrs.get("epsilon", 1e-5)) * float(x[1][c]) + float(x[2][c])
+    return [out]
+
+
+REFERENCES = {"BatchNormalization": _bn, "LayerNormalization": _ln, "InstanceNormalization": _in}

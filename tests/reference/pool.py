@@ -67,7 +67,31 @@ def _global(x, fn):
     return [out]
 
 
+def _lppool(attrs, x):
+    a = np.asarray(x[0], np.float64)
+    N, C, H, W = a.shape
+    kh, kw = attrs["kernel_shape"]
+    sh, sw = attrs.get("strides", [1, 1])
+    pt, pl, pb, pr = attrs.get("pads", [0, 0, 0, 0])
+    p = attrs.get("p", 2)
+    OH, OW = (H + pt + pb - kh) // sh + 1, (W + pl + pr - kw) // sw + 1
+    out = np.zeros((N, C, OH, OW))
+    for n in range(N):
+        for c in range(C):
+            for oh in range(OH):
+                for ow in range(OW):
+                    acc = 0.0
+                    for i in range(kh):
+                        for j in range(kw):
+                            h, w = oh * sh - pt + i, ow * sw - pl + j
+                            if 0 <= h < H and 0 <= w < W:
+                                acc += abs(a[n, c, h, w]) ** p
+                    out[n, c, oh, ow] = acc ** (1 / p)
+    return [out]
+
+
 REFERENCES = {
+    "LpPool": _lppool,
     "MaxPool": lambda attrs, x: _pool(attrs, x[0], True),
     "AveragePool": lambda attrs, x: _pool(attrs, x[0], False),
     "GlobalAveragePool": lambda attrs, x: _global(x[0], lambda v: math.fsum(v) / len(v)),

@@ -26,7 +26,50 @@ def _reduce(attrs, x, fn):
     return [out_full if keep else out_full.reshape([a.shape[i] for i in kept])]
 
 
+def _arg(attrs, x, better):
+    a = np.asarray(x[0], np.float64)
+    axis = attrs.get("axis", 0) % a.ndim
+    last = attrs.get("select_last_index", 0)
+    moved = np.moveaxis(a, axis, -1)
+    out = np.zeros(moved.shape[:-1], np.int64)
+    for idx in np.ndindex(*moved.shape[:-1]):
+        row = moved[idx].tolist()
+        best = 0
+        for i, v in enumerate(row):
+            if better(v, row[best]) or (last and v == row[best]):
+                best = i
+        out[idx] = best
+    return [np.expand_dims(out, axis) if attrs.get("keepdims", 1) else out]
+
+
+def _cumsum(attrs, x):
+    a = np.asarray(x[0])
+    axis = int(np.asarray(x[1]).reshape(-1)[0]) % a.ndim
+    moved = np.moveaxis(a.astype(np.float64), axis, -1)
+    out = np.empty_like(moved)
+    for idx in np.ndindex(*moved.shape[:-1]):
+        row = moved[idx].tolist()
+        order = range(len(row) - 1, -1, -1) if attrs.get("reverse", 0) else range(len(row))
+        acc = 0.0
+        for i in order:
+            if attrs.get("exclusive", 0):
+                out[idx + (i,)] = acc
+                acc += row[i]
+            else:
+                acc += row[i]
+                out[idx + (i,)] = acc
+    return [np.moveaxis(out, -1, axis)]
+
+
 REFERENCES = {
+    "ReduceProd": lambda attrs, x: _reduce(attrs, x, lambda v: math.prod(v)),
+    "ReduceL1": lambda attrs, x: _reduce(attrs, x, lambda v: math.fsum(abs(t) for t in v)),
+    "ReduceL2": lambda attrs, x: _reduce(attrs, x, lambda v: math.sqrt(math.fsum(t * t for t in v))),
+    "ReduceSumSquare": lambda attrs, x: _reduce(attrs, x, lambda v: math.fsum(t * t for t in v)),
+    "ReduceLogSumExp": lambda attrs, x: _reduce(attrs, x, lambda v: math.log(math.fsum(math.exp(t) for t in v))),
+    "ArgMax": lambda attrs, x: _arg(attrs, x, lambda p, q: p > q),
+    "ArgMin": lambda attrs, x: _arg(attrs, x, lambda p, q: p < q),
+    "CumSum": _cumsum,
     "ReduceMean": lambda attrs, x: _reduce(attrs, x, lambda v: math.fsum(v) / len(v)),
     "ReduceSum": lambda attrs, x: _reduce(attrs, x, math.fsum),
     "ReduceMax": lambda attrs, x: _reduce(attrs, x, max),

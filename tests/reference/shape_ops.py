@@ -193,7 +193,56 @@ def _cos(attrs, x):
     return [np.full([int(d) for d in np.asarray(x[0]).reshape(-1)], v[0], v.dtype)]
 
 
+def _d2s(attrs, x):
+    a = np.asarray(x[0])
+    n, c, h, w = a.shape
+    b = attrs["blocksize"]
+    oc = c // (b * b)
+    out = np.empty((n, oc, h * b, w * b), a.dtype)
+    for idx in np.ndindex(*out.shape):
+        nn, cc, hh, ww = idx
+        bi, bj = hh % b, ww % b
+        src_c = (bi * b + bj) * oc + cc if attrs.get("mode", "DCR") == "DCR" else cc * b * b + bi * b + bj
+        out[idx] = a[nn, src_c, hh // b, ww // b]
+    return [out]
+
+
+def _s2d(attrs, x):
+    a = np.asarray(x[0])
+    n, c, h, w = a.shape
+    b = attrs["blocksize"]
+    out = np.empty((n, c * b * b, h // b, w // b), a.dtype)
+    for idx in np.ndindex(*out.shape):
+        nn, cc, hh, ww = idx
+        blk, src_c = divmod(cc, c)
+        out[idx] = a[nn, src_c, hh * b + blk // b, ww * b + blk % b]
+    return [out]
+
+
+def _gather_elements(attrs, x):
+    a = np.asarray(x[0])
+    ind = np.asarray(x[1])
+    axis = attrs.get("axis", 0) % a.ndim
+    out = np.empty(ind.shape, a.dtype)
+    for idx in np.ndindex(*ind.shape):
+        src = list(idx)
+        i = int(ind[idx])
+        src[axis] = i + a.shape[axis] if i < 0 else i
+        out[idx] = a[tuple(src)]
+    return [out]
+
+
+def _nonzero(attrs, x):
+    a = np.asarray(x[0])
+    hits = [idx for idx in np.ndindex(*a.shape) if a[idx]]
+    return [np.array(hits, np.int64).T.reshape(a.ndim, len(hits))]
+
+
 REFERENCES = {
+    "DepthToSpace": _d2s,
+    "SpaceToDepth": _s2d,
+    "GatherElements": _gather_elements,
+    "NonZero": _nonzero,
     "Reshape": _reshape,
     "Flatten": _flatten,
     "Squeeze": _squeeze,

@@ -19,7 +19,19 @@ def _softmax(attrs, x, log):
     return [np.moveaxis(out, -1, axis)]
 
 
+def _hardmax(attrs, x):
+    a = np.asarray(x[0])
+    axis = attrs.get("axis", -1) % a.ndim
+    moved = np.moveaxis(a, axis, -1)
+    out = np.zeros_like(moved)
+    for idx in np.ndindex(*moved.shape[:-1]):
+        row = moved[idx].tolist()
+        out[idx + (row.index(max(row)),)] = 1
+    return [np.moveaxis(out, -1, axis)]
+
+
 REFERENCES = {
+    "Hardmax": _hardmax,
     "Softmax": lambda attrs, x: _softmax(attrs, x, False),
     "LogSoftmax": lambda attrs, x: _softmax(attrs, x, True),
 }

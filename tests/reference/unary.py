@@ -43,4 +43,15 @@ REFERENCES = {
     "LeakyRelu": lambda attrs, x: [np.where(_f(x[0]) >= 0, _f(x[0]), _f(x[0]) * attrs.get("alpha", 0.01))],
     "Softplus": lambda attrs, x: [np.log1p(np.exp(-np.abs(_f(x[0])))) + np.maximum(_f(x[0]), 0)],
     "Identity": lambda attrs, x: [np.array(x[0])],
+    "Floor": lambda attrs, x: [np.vectorize(math.floor, otypes=[float])(x[0])],
+    "Ceil": lambda attrs, x: [np.vectorize(math.ceil, otypes=[float])(x[0])],
+    "Round": lambda attrs, x: [np.vectorize(round, otypes=[float])(_f(x[0]))],  # Python rounds half to even
+    "Sign": lambda attrs, x: [np.vectorize(lambda v: (v > 0) - (v < 0), otypes=[float])(x[0])],
+    "Sin": lambda attrs, x: [np.vectorize(math.sin)(_f(x[0]))],
+    "Cos": lambda attrs, x: [np.vectorize(math.cos)(_f(x[0]))],
+    "Softsign": lambda attrs, x: [_f(x[0]) / (1 + np.abs(_f(x[0])))],
+    "Mish": lambda attrs, x: [np.vectorize(lambda v: v * math.tanh(math.log1p(math.exp(-abs(v))) + max(v, 0)))(_f(x[0]))],
+    "Elu": lambda attrs, x: [np.vectorize(lambda v: v if v >= 0 else attrs.get("alpha", 1.0) * math.expm1(v))(_f(x[0]))],
+    "Selu": lambda attrs, x: [np.vectorize(lambda v: attrs.get("gamma", 1.0507009873554805) * (
+        v if v > 0 else attrs.get("alpha", 1.6732632423543772) * math.expm1(v)))(_f(x[0]))],
 }
