@@ -67,28 +67,52 @@ def im2col_tile(x, cols, col0, ncols, OW, kh, kw, sh, sw, ph, pw, dh, dw):
 
 
 @kernel
-def col2im_tile(cols, y, col0, ncols, W, kh, kw, sh, sw, ph, pw, dh, dw):
+def col2im_tile(cols, y, col0, ncols, W, kh, kw, sh, sw, ph, pw, dh, dw, accumulate):
     """ConvTranspose scatter: for input pixels p in [col0, col0 + ncols) (ih = p // W, iw = p % W),
-    y[k, ih*sh - ph + i*dh, iw*sw - pw + j*dw] += cols[(k*kh + i)*kw + j, p - col0] where inside y."""
+    y[k, ih*sh - ph + i*dh, iw*sw - pw + j*dw] += cols[(k*kh + i)*kw + j, p - col0] where inside y.
+    accumulate=False stores instead of adding: valid only when taps never overlap (kernel == stride,
+    the upsampling case), so y needs no zeroing first. Flat uint64 indices (no wraparound checks)."""
     K, OH, OW = y.shape
+    cf = cols.reshape(-1)
+    yf = y.reshape(-1)
     p_end = col0 + ncols
+    swu = np.uint64(sw)
+    # input-row segments of this tile: (ih, iw0, iw1, tile column of (ih, 0))
+    nseg = (p_end - 1) // W - col0 // W + 1
+    seg = np.empty((nseg, 4), np.int64)
+    p = col0
+    s = 0
+    while p < p_end:
+        ih = p // W
+        iw0 = p - ih * W
+        iw1 = min(W, iw0 + (p_end - p))
+        seg[s, 0], seg[s, 1], seg[s, 2], seg[s, 3] = ih, iw0, iw1, p - col0 - iw0
+        p += iw1 - iw0
+        s += 1
+    jlo = np.empty(kw, np.int64)
+    jhi = np.empty(kw, np.int64)
+    for j in range(kw):
+        off = j * dw - pw
+        jlo[j] = 0 if off >= 0 else (-off + sw - 1) // sw
+        jhi[j] = (OW - 1 - off) // sw + 1 if OW - 1 - off >= 0 else 0
     for k in range(K):
         for i in range(kh):
-            for j in range(kw):
-                r = (k * kh + i) * kw + j
-                off = j * dw - pw
-                lo = 0 if off >= 0 else (-off + sw - 1) // sw
-                hi = (OW - 1 - off) // sw + 1 if OW - 1 - off >= 0 else 0
-                p = col0
-                while p < p_end:
-                    ih = p // W
-                    iw0 = p - ih * W
-                    iw1 = min(W, iw0 + (p_end - p))
-                    base = p - col0 - iw0
-                    oh = ih * sh - ph + i * dh
-                    if oh >= 0 and oh < OH:
-                        a = min(max(lo, iw0), iw1)
-                        b = min(max(hi, a), iw1)
-                        for iw in range(a, b):
-                            y[k, oh, iw * sw + off] += cols[r, base + iw]
-                    p += iw1 - iw0
+            for s in range(nseg):
+                ih, iw0, iw1, base = seg[s, 0], seg[s, 1], seg[s, 2], seg[s, 3]
+                oh = ih * sh - ph + i * dh
+                if oh < 0 or oh >= OH:
+                    continue
+                for j in range(kw):
+                    a = min(max(jlo[j], iw0), iw1)
+                    b = min(max(jhi[j], a), iw1)
+                    src = np.uint64(((k * kh + i) * kw + j) * ncols + base + a)
+                    dst = np.uint64((k * OH + oh) * OW + a * sw + j * dw - pw)
+                    if not accumulate:
+                        for t in range(np.uint64(b - a)):
+                            yf[dst + swu * t] = cf[src + t]
+                    elif sw == 1:
+                        for t in range(np.uint64(b - a)):
+                            yf[dst + t] += cf[src + t]
+                    else:
+                        for t in range(np.uint64(b - a)):
+                            yf[dst + swu * t] += cf[src + t]

@@ -20,6 +20,7 @@ GENERAL = [c for c in CONV_CASES if not c.id.startswith("dw")]
 @pytest.mark.parametrize("case", GENERAL, ids=[c.id for c in GENERAL])
 def test_im2col_tiles_match_reference(case, tile, monkeypatch):
     monkeypatch.setattr(jconfig, "IM2COL_TILE_COLUMNS", tile)
+    monkeypatch.setattr(jconfig, "IM2COL_TILE_BYTES", 0)
     got = run_case(case, "im2col")
     ref = ref_conv(dict(case.attrs), case.inputs)
     assert tolerances.rel_err(got[0], ref[0]) <= tolerances.F32, f"tile {tile}: {case}"
@@ -65,6 +66,7 @@ def test_convtranspose_tiles_match_reference(tile, monkeypatch):
     from tests.reference.conv import conv_transpose
 
     monkeypatch.setattr(jconfig, "IM2COL_TILE_COLUMNS", tile)
+    monkeypatch.setattr(jconfig, "IM2COL_TILE_BYTES", 0)
     for case in CONVT_CASES:
         got = run_case(case, "gemm_col2im")
         ref = conv_transpose(dict(case.attrs), case.inputs)

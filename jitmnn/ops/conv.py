@@ -316,7 +316,7 @@ def im2col_tile_columns(ctx, g: ConvGeometry) -> int:
     if ctx.config is not None and ctx.config.memory == "low":
         t = jconfig.IM2COL_TILE_COLUMNS_LOW
     else:
-        t = jconfig.IM2COL_TILE_COLUMNS
+        t = max(jconfig.IM2COL_TILE_COLUMNS, jconfig.IM2COL_TILE_BYTES // (4 * rows))
         t = min(t, max(16, jconfig.IM2COL_MAX_SCRATCH_BYTES_NORMAL // (4 * (rows + g.Kg))))
     return max(1, min(t, g.P))
 

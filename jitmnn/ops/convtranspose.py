@@ -128,7 +128,8 @@ def _tile(ctx, g) -> int:
     if ctx.config is not None and ctx.config.memory == "low":
         t = jconfig.IM2COL_TILE_COLUMNS_LOW
     else:
-        t = min(jconfig.IM2COL_TILE_COLUMNS, max(16, jconfig.IM2COL_MAX_SCRATCH_BYTES_NORMAL // (4 * rows)))
+        t = max(jconfig.IM2COL_TILE_COLUMNS, jconfig.IM2COL_TILE_BYTES // (4 * rows))
+        t = min(t, max(16, jconfig.IM2COL_MAX_SCRATCH_BYTES_NORMAL // (4 * rows)))
     return max(1, min(t, g.H * g.W))
 
 
@@ -138,14 +139,21 @@ def _pack(ctx):
     return w.reshape(g.group, g.Cg, g.Kg * g.kh * g.kw), pack_bias(ctx, g.K)
 
 
+def _tiles_exactly(g) -> bool:
+    """Every output pixel is written by exactly one (input pixel, tap): kernel == stride, no dilation,
+    no padding and an output of exactly H*s x W*s (PP-OCR's 2x2/2 upsampler). Then no zeroing or adds."""
+    return (g.kh == g.strides[0] and g.kw == g.strides[1] and g.dilations == (1, 1)
+            and g.pads == (0, 0, 0, 0) and g.OH == g.H * g.kh and g.OW == g.W * g.kw)
+
+
 def _setup(ctx):
     g = _geom(ctx)
-    return (g, _tile(ctx, g)) + act_args(ctx)
+    return (g, _tile(ctx, g), not _tiles_exactly(g)) + act_args(ctx)
 
 
 def _run(packed, params, ins, outs, scratch):
     w, b = packed
-    g, t, code, p0, p1 = params
+    g, t, accumulate, code, p0, p1 = params
     bias = run_bias(b, ins)
     x, y = ins[0], outs[0]
     Cg, Kg, HW = g.Cg, g.Kg, g.H * g.W
@@ -154,7 +162,8 @@ def _run(packed, params, ins, outs, scratch):
     sh, sw = g.strides
     dh, dw = g.dilations
     ph, pw = g.pads[0], g.pads[1]
-    y.fill(0.0)
+    if accumulate:
+        y.fill(0.0)
     for n in range(g.N):
         for gi in range(g.group):
             x2 = x[n, gi * Cg:(gi + 1) * Cg].reshape(Cg, HW)
@@ -164,7 +173,7 @@ def _run(packed, params, ins, outs, scratch):
                 nc = min(t, HW - col0)
                 cols = fbuf[:rows * nc].reshape(rows, nc)
                 np.matmul(wt, x2[:, col0:col0 + nc], out=cols)
-                KC.col2im_tile(cols, y3, col0, nc, g.W, g.kh, g.kw, sh, sw, ph, pw, dh, dw)
+                KC.col2im_tile(cols, y3, col0, nc, g.W, g.kh, g.kw, sh, sw, ph, pw, dh, dw, accumulate)
             y2 = y3.reshape(Kg, g.OH * g.OW)
             KE.bias_act_rows(y2, y2, 0, bias[gi * Kg:(gi + 1) * Kg], code, p0, p1)
 

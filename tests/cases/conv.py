@@ -87,6 +87,10 @@ def convt_case(cid, n, c, hw, k, ks, strides=(1, 1), pads=(0, 0, 0, 0), dil=(1, 
 CONVT_CASES = [
     # PP-OCRv4 det's upsampler: k=2, s=2, pad 0 (non-overlapping taps)
     convt_case("k2s2-ppocr", 2, 13, (7, 9), 17, (2, 2), strides=(2, 2), act=ACTS[0]),
+    # kernel == stride writes each output once (no zeroing): must still cover every pixel, also grouped;
+    # output_padding leaves a border row/column no tap reaches (zeroing required again)
+    convt_case("k3s3-g2-nobias", 1, 6, (7, 9), 4, (3, 3), strides=(3, 3), group=2, bias=False),
+    convt_case("k2s2-outpad", 1, 3, (7, 9), 13, (2, 2), strides=(2, 2), output_padding=[1, 1]),
     # overlapping taps must accumulate
     convt_case("k3s1-p1", 1, 17, (7, 9), 3, (3, 3), pads=(1, 1, 1, 1), bias=False),
     convt_case("k3s2-asym-op", 1, 3, (17, 18), 13, (3, 3), strides=(2, 2), pads=(1, 0, 0, 1),
