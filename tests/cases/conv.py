@@ -67,6 +67,9 @@ CONV_CASES = [
 CONV_CASES.append(Case("Conv", [_f32((2, 13, 17), 40), _f32((3, 13, 3), 41, 0.3), _f32((3,), 42)],
                        {"kernel_shape": [3], "strides": [2], "pads": [1, 0], "dilations": [1], "group": 1},
                        const_inputs=(1, 2), id="conv1d"))
+CONV_CASES.append(Case("Conv", [_f32((2, 17, 9), 43), _f32((13, 17, 1), 44, 0.25)],
+                       {"kernel_shape": [1], "strides": [1], "pads": [0, 0], "dilations": [1], "group": 1,
+                        "activation": "silu"}, const_inputs=(1,), id="conv1d-1x1"))
 
 TIERS = {}
 
