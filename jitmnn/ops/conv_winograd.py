@@ -22,6 +22,7 @@ from jitmnn.kernels import winograd as KW
 from .conv import (act_args, bias_bytes, conv_geometry, const_value, gemm_cost_us, pack_bias, run_bias,
                    weight_is_const_f32)
 from .registry import Algorithm, register_algorithm
+from .registry import algorithms as registry_algorithms
 
 # V + M bytes per block of tiles. Bigger blocks give wider GEMMs (fewer, more efficient BLAS calls);
 # smaller ones keep V/M nearer the caches. Measured on this machine (benchmarks/winograd_layers.py).
@@ -30,14 +31,21 @@ WINOGRAD_BLOCK_BYTES = 4 << 20
 # only got faster (per-loop overhead dominates), so this is a memory bound, not a tuning knob.
 WINOGRAD_CHUNK_TILES = 1024
 
-# Cost model (microseconds, 1 thread), calibrated with benchmarks/winograd_layers.py on this machine so
-# that it is comparable with conv.py's im2col estimate (same GEMM FLOP rate, same per-call overhead):
-# the transforms are charged per element of V / M they write or read, the GEMM by conv.gemm_cost_us
-# per alpha^2 position, scaled by WINOGRAD_GEMM_PENALTY because alpha^2 small GEMMs run below the
-# FLOP rate of one large im2col GEMM.
-NS_PER_V_ELEMENT = 0.30
-NS_PER_M_ELEMENT = 0.30
-WINOGRAD_GEMM_PENALTY = 1.0
+# Cost model. Two absolute models of measured time on this machine (1 thread, thread CPU time, fitted by
+# `benchmarks/winograd_layers.py --extra --fit` on 15 3x3 layers x 3 units, two runs averaged):
+#  - Winograd: conv.gemm_cost_us (FLOP rate with thread scaling, streaming of the weight operand U[a] --
+#    what sinks Winograd on 7x7 maps with many channels -- and per-call overhead) for each of the
+#    alpha^2 GEMMs of every block, times a factor; plus a time per tile and channel (C + K) for each
+#    unit's transforms and a per-(tile row, channel) loop overhead;
+#  - im2col: a time per GEMM MFLOP (thread-scaled like conv.gemm_cost_us), per im2col column element,
+#    per output element, and a fixed cost.
+# cost(ctx) is conv.py's own im2col estimate times the ratio of the two: it is comparable with the im2col
+# cost by construction, and the planner's im2col-vs-Winograd choice follows the measured ratio (14 of the
+# 15 fitted layers; the miss is F(2,3) vs F(4,3) at 128@14, within 5%) even where the im2col estimate is
+# off in absolute terms (it was 1.0-3x low on small layers here).
+WINOGRAD_COST = {"gemm_factor": 0.738, "ns_row": 306.0, "ns_tile": {2: 29.9, 4: 91.6, 6: 209.9}}
+IM2COL_FIT = {"us_per_gemm_mflop": 16.59, "ns_per_column_element": 1.018, "ns_per_output": 0.113,
+              "fixed_us": 312.0}
 
 UNITS = {"winograd_f23": 2, "winograd_f43": 4, "winograd_f63": 6}
 TIERS = {"winograd_f23": "F32", "winograd_f43": "WINOGRAD_F43", "winograd_f63": "WINOGRAD_F63"}
@@ -183,18 +191,41 @@ def _check_params(p: WinogradParams) -> None:
         raise ValueError("winograd scratch layout overlaps")
 
 
-def cost_us(ctx, m: int) -> float:
-    """Estimated microseconds, in the units of conv.py's im2col estimate (MNN's model: transforms
-    2*a*a^2*ic + 2*a*u*(a+u)*oc and GEMM 2*a^2*ic*oc per tile, times the number of tiles)."""
+def cost_features(ctx, m: int) -> dict:
+    """The quantities the cost model charges for (see WINOGRAD_COST)."""
     g = conv_geometry(ctx)
     p = make_params(ctx, m)
     a2 = p.alpha * p.alpha
-    gemm = 0.0
-    for (_, nb, _, nty, _, ntx) in p.blocks:
-        gemm += a2 * gemm_cost_us(g.K, g.C, nb * nty * ntx, ctx.threads)
-    tiles = g.N * p.nty * p.ntx
-    transforms = (a2 * g.C * tiles * NS_PER_V_ELEMENT + a2 * g.K * tiles * NS_PER_M_ELEMENT) / 1e3
-    return gemm * WINOGRAD_GEMM_PENALTY + transforms
+    gemm_us = sum(a2 * gemm_cost_us(g.K, g.C, nb * nty * ntx, ctx.threads) for (_, nb, _, nty, _, ntx) in p.blocks)
+    return {"gemm_us": gemm_us, "tile_channels": g.N * p.nty * p.ntx * (g.C + g.K),
+            "row_channels": g.N * p.nty * (g.C + g.K)}
+
+
+def winograd_fit_us(ctx, m: int, k: dict | None = None) -> float:
+    """Absolute model of Winograd F(m,3)'s measured time (WINOGRAD_COST)."""
+    k = k or WINOGRAD_COST
+    f = cost_features(ctx, m)
+    return f["gemm_us"] * k["gemm_factor"] + (f["tile_channels"] * k["ns_tile"][m]
+                                              + f["row_channels"] * k["ns_row"]) / 1e3
+
+
+def im2col_fit_us(ctx, k: dict | None = None) -> float:
+    """Absolute model of the im2col algorithm's measured time on a 3x3 stride-1 conv (IM2COL_FIT)."""
+    k = k or IM2COL_FIT
+    g = conv_geometry(ctx)
+    P = g.N * g.OH * g.OW
+    mflop = 2.0 * g.K * g.C * 9 * P / 1e6 / max(1, min(ctx.threads, 2)) ** 0.9
+    return (k["us_per_gemm_mflop"] * mflop + (k["ns_per_column_element"] * 9 * g.C * P
+                                              + k["ns_per_output"] * g.K * P) / 1e3 + k["fixed_us"])
+
+
+def cost_us(ctx, m: int) -> float:
+    """Estimated microseconds, comparable with the im2col algorithm's estimate: that estimate times
+    (Winograd model / im2col model), both models fitted to measurements (see WINOGRAD_COST). MNN compares
+    direct 2*OH*OW*C*K*9 with (transforms per tile and channel + alpha^2 GEMMs) per tile; same idea."""
+    im2col = registry_algorithms("Conv").get("im2col")
+    base = im2col.cost(ctx) if im2col is not None and im2col.applies(ctx) else im2col_fit_us(ctx)
+    return base * winograd_fit_us(ctx, m) / im2col_fit_us(ctx)
 
 
 def _make_algorithm(name: str, m: int) -> Algorithm:
