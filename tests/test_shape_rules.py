@@ -41,6 +41,8 @@ BAD = [
     ("GlobalAveragePool", [(3, 4)], {}, None, "rank >= 3"),
     ("Resize", [(1, 3, 4, 4), (0,), (3,)], {}, [None, np.zeros(0, np.float32), np.ones(3, np.float32)], "rank"),
     ("Resize", [(1, 3, 4, 4), (0,), (4,)], {"mode": "area"}, [None, None, np.ones(4, np.float32)], "mode"),
+    ("Resize", [(1, 3, 4, 4), (0,), (4,)], {"mode": "linear", "coordinate_transformation_mode": "tf_crop_and_resize"},
+     [None, None, np.ones(4, np.float32)], "not supported"),
     ("BatchNormalization", [(1, 3, 4, 4), (4,), (3,), (3,), (3,)], {}, None, "scale"),
     ("LayerNormalization", [(2, 5, 6), (5,)], {}, None, "does not broadcast"),
     ("Pad", [(2, 3), (3,)], {}, [None, np.array([1, 1, 1], i64)], "2 values per padded axis"),

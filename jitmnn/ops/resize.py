@@ -1,10 +1,11 @@
 """Resize (opset 11-13 inputs: X, roi, scales, sizes).
 
 Modes: nearest (nearest_mode round_prefer_floor / round_prefer_ceil / floor / ceil) and linear, with
-coordinate_transformation_mode half_pixel, pytorch_half_pixel, align_corners, asymmetric,
-tf_half_pixel_for_nn. The kernels (kernels/resize.py) resize H and W of 4-D NCHW float32 tensors from
-index/weight tables built here at plan time in float32, as ONNX Runtime computes them; anything else
-(cubic, tf_crop_and_resize, resizing N or C) runs the reference."""
+coordinate_transformation_mode half_pixel, half_pixel_symmetric, pytorch_half_pixel, align_corners,
+asymmetric, tf_half_pixel_for_nn; cubic and tf_crop_and_resize are refused at plan time (ShapeError).
+The kernels (kernels/resize.py) resize H and W of 4-D NCHW float32 tensors from index/weight tables built
+here at plan time in float32, as ONNX Runtime computes them; other ranks, resizing N or C, and non-float
+tensors run the (separable, any-rank) reference."""
 
 from __future__ import annotations
 
@@ -77,8 +78,14 @@ def _infer(node, shapes, dtypes, consts):
     if shapes[0] is None:
         raise ShapeError("Resize needs an input")
     mode = _attr(node, "mode", "nearest")
-    if mode not in ("nearest", "linear", "cubic"):
-        raise ShapeError(f"Resize mode {mode!r} is not one of nearest, linear, cubic")
+    if mode not in ("nearest", "linear"):
+        raise ShapeError(f"Resize mode {mode!r} is not supported (nearest, linear)")
+    ctm = _attr(node, "coordinate_transformation_mode", "half_pixel")
+    if ctm not in _CTMS:
+        raise ShapeError(f"Resize coordinate_transformation_mode {ctm!r} is not supported (known: {', '.join(_CTMS)})")
+    nm = _attr(node, "nearest_mode", "round_prefer_floor")
+    if mode == "nearest" and nm not in ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil"):
+        raise ShapeError(f"Resize nearest_mode {nm!r} is not supported")
     out, _ = output_geometry(node, shapes[0], consts)
     return [(out, dtypes[0])]
 
@@ -145,8 +152,6 @@ def _reference(node, x):
     """Separable: gather (nearest) or blend (linear) along each resized axis in turn, in float64."""
     a = np.asarray(x[0])
     mode = _attr(node, "mode", "nearest")
-    if mode == "cubic":
-        raise ShapeError("Resize mode 'cubic' is not implemented")
     out_shape, sc = output_geometry(node, a.shape, [None] + [None if v is None else np.asarray(v) for v in x[1:]])
     y = a.astype(np.float64) if mode == "linear" else a
     for ax, (i, o, s) in enumerate(zip(a.shape, out_shape, sc)):
