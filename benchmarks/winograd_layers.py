@@ -128,10 +128,10 @@ def bench_layer(c, h, repeat, batch=1, stages=False):
             y = np.empty_like(out)
             ch = CW.WINOGRAD_CHUNK_TILES
             fns[f"F{m} in"] = (lambda V=V, Q=Q, p=p, blk=p.blocks[0]:
-                               KW.input_transform(x, V, Q, *blk, p.m, p.pt, p.pl, ch))
+                               KW.INPUT_TRANSFORMS[p.m](x, V, Q, *blk, p.pt, p.pl, ch))
             fns[f"F{m} gemm"] = lambda U=U, V=V, M=M: np.matmul(U, V, out=M)
             fns[f"F{m} out"] = (lambda M=M, Q=Q, p=p, y=y, blk=p.blocks[0]:
-                                KW.output_transform(M, y, Q, b, *blk, p.m, p.code, p.p0, p.p1, ch))
+                                KW.OUTPUT_TRANSFORMS[p.m](M, y, Q, b, *blk, p.code, p.p0, p.p1, ch))
             fns[f"F{m} nblocks"] = lambda: None
             model[f"F{m} nblocks"] = len(p.blocks)
     ms = _interleaved_min_ms(fns, repeat)

@@ -4,9 +4,9 @@ Convolutional Neural Networks"): Y = A^T [ (G g G^T) . (B^T d B) ] A for every a
 time (numpy); per run the input tiles are transformed into V[alpha^2][C][tiles], the alpha^2 products
 become one batched GEMM M[a] = U[a] @ V[a] (BLAS), and the output transform adds bias + activation.
 
-Two kernels (input and output transform) serve F(2,3), F(4,3) and F(6,3): m is an argument that picks
-the unrolled 1-D transforms (generated from the matrices below, so the coefficients are constants and
-zeros cost nothing). Each 2-D transform is two 1-D passes; the passes whose data are contiguous over
+One input and one output transform kernel per unit (a plan compiles only the units it uses), built from
+unrolled 1-D transforms generated from the matrices below (the coefficients are constants and zeros
+cost nothing). Each 2-D transform is two 1-D passes; the passes whose data are contiguous over
 tiles are vector loops over all the tiles of a chunk. Tiles are processed in rectangular blocks (whole images, whole tile rows, or
 part of a tile row) so the scratch stays bounded.
 
@@ -225,8 +225,9 @@ def _out_cols2(M, S, k, v0, Tc):
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
 def _out_rows2(S, y, b, k, oy0, tb, x0, ntx, bk, code, p0, p1):
     """y[b, k, oy0 + io, x0 + t*2 + jo] = act((S_jo A)[io] + bk) for the ntx tiles of one tile row, clipped
-    at the bottom and right edges (only the last tile row / column can be cut). 2-D indexing: the stores
-    are strided."""
+    at the bottom and right edges (only the last tile row / column can be cut). The strided stores use
+    2-D indexing; the activation is a second, contiguous pass over the rows just written (one call site,
+    which keeps the compiled code small)."""
     OH = y.shape[2]
     OW = y.shape[3]
     nrows = min(2, OH - oy0)
@@ -237,15 +238,21 @@ def _out_rows2(S, y, b, k, oy0, tb, x0, ntx, bk, code, p0, p1):
             for t in range(n):
                 o0, o1 = _at2(S[jo * 4 + 0, tb + t], S[jo * 4 + 1, tb + t], S[jo * 4 + 2, tb + t], S[jo * 4 + 3, tb + t])
                 ox = x0 + jo + t * 2
-                y[b, k, oy0 + 0, ox] = act.apply(o0 + bk, code, p0, p1)
-                y[b, k, oy0 + 1, ox] = act.apply(o1 + bk, code, p0, p1)
+                y[b, k, oy0 + 0, ox] = o0 + bk
+                y[b, k, oy0 + 1, ox] = o1 + bk
         else:
             for t in range(n):
                 o0, o1 = _at2(S[jo * 4 + 0, tb + t], S[jo * 4 + 1, tb + t], S[jo * 4 + 2, tb + t], S[jo * 4 + 3, tb + t])
                 ox = x0 + jo + t * 2
-                y[b, k, oy0, ox] = act.apply(o0 + bk, code, p0, p1)
+                y[b, k, oy0, ox] = o0 + bk
                 if 1 < nrows:
-                    y[b, k, oy0 + 1, ox] = act.apply(o1 + bk, code, p0, p1)
+                    y[b, k, oy0 + 1, ox] = o1 + bk
+    if code != 0:
+        width = min(ntx * 2, OW - x0)
+        for io in range(nrows):
+            row = y[b, k, oy0 + io, x0:x0 + width]
+            for i in range(width):
+                row[i] = act.apply(row[i], code, p0, p1)
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
@@ -364,8 +371,9 @@ def _out_cols4(M, S, k, v0, Tc):
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
 def _out_rows4(S, y, b, k, oy0, tb, x0, ntx, bk, code, p0, p1):
     """y[b, k, oy0 + io, x0 + t*4 + jo] = act((S_jo A)[io] + bk) for the ntx tiles of one tile row, clipped
-    at the bottom and right edges (only the last tile row / column can be cut). 2-D indexing: the stores
-    are strided."""
+    at the bottom and right edges (only the last tile row / column can be cut). The strided stores use
+    2-D indexing; the activation is a second, contiguous pass over the rows just written (one call site,
+    which keeps the compiled code small)."""
     OH = y.shape[2]
     OW = y.shape[3]
     nrows = min(4, OH - oy0)
@@ -376,21 +384,27 @@ def _out_rows4(S, y, b, k, oy0, tb, x0, ntx, bk, code, p0, p1):
             for t in range(n):
                 o0, o1, o2, o3 = _at4(S[jo * 6 + 0, tb + t], S[jo * 6 + 1, tb + t], S[jo * 6 + 2, tb + t], S[jo * 6 + 3, tb + t], S[jo * 6 + 4, tb + t], S[jo * 6 + 5, tb + t])
                 ox = x0 + jo + t * 4
-                y[b, k, oy0 + 0, ox] = act.apply(o0 + bk, code, p0, p1)
-                y[b, k, oy0 + 1, ox] = act.apply(o1 + bk, code, p0, p1)
-                y[b, k, oy0 + 2, ox] = act.apply(o2 + bk, code, p0, p1)
-                y[b, k, oy0 + 3, ox] = act.apply(o3 + bk, code, p0, p1)
+                y[b, k, oy0 + 0, ox] = o0 + bk
+                y[b, k, oy0 + 1, ox] = o1 + bk
+                y[b, k, oy0 + 2, ox] = o2 + bk
+                y[b, k, oy0 + 3, ox] = o3 + bk
         else:
             for t in range(n):
                 o0, o1, o2, o3 = _at4(S[jo * 6 + 0, tb + t], S[jo * 6 + 1, tb + t], S[jo * 6 + 2, tb + t], S[jo * 6 + 3, tb + t], S[jo * 6 + 4, tb + t], S[jo * 6 + 5, tb + t])
                 ox = x0 + jo + t * 4
-                y[b, k, oy0, ox] = act.apply(o0 + bk, code, p0, p1)
+                y[b, k, oy0, ox] = o0 + bk
                 if 1 < nrows:
-                    y[b, k, oy0 + 1, ox] = act.apply(o1 + bk, code, p0, p1)
+                    y[b, k, oy0 + 1, ox] = o1 + bk
                 if 2 < nrows:
-                    y[b, k, oy0 + 2, ox] = act.apply(o2 + bk, code, p0, p1)
+                    y[b, k, oy0 + 2, ox] = o2 + bk
                 if 3 < nrows:
-                    y[b, k, oy0 + 3, ox] = act.apply(o3 + bk, code, p0, p1)
+                    y[b, k, oy0 + 3, ox] = o3 + bk
+    if code != 0:
+        width = min(ntx * 4, OW - x0)
+        for io in range(nrows):
+            row = y[b, k, oy0 + io, x0:x0 + width]
+            for i in range(width):
+                row[i] = act.apply(row[i], code, p0, p1)
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
@@ -533,8 +547,9 @@ def _out_cols6(M, S, k, v0, Tc):
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
 def _out_rows6(S, y, b, k, oy0, tb, x0, ntx, bk, code, p0, p1):
     """y[b, k, oy0 + io, x0 + t*6 + jo] = act((S_jo A)[io] + bk) for the ntx tiles of one tile row, clipped
-    at the bottom and right edges (only the last tile row / column can be cut). 2-D indexing: the stores
-    are strided."""
+    at the bottom and right edges (only the last tile row / column can be cut). The strided stores use
+    2-D indexing; the activation is a second, contiguous pass over the rows just written (one call site,
+    which keeps the compiled code small)."""
     OH = y.shape[2]
     OW = y.shape[3]
     nrows = min(6, OH - oy0)
@@ -545,97 +560,136 @@ def _out_rows6(S, y, b, k, oy0, tb, x0, ntx, bk, code, p0, p1):
             for t in range(n):
                 o0, o1, o2, o3, o4, o5 = _at6(S[jo * 8 + 0, tb + t], S[jo * 8 + 1, tb + t], S[jo * 8 + 2, tb + t], S[jo * 8 + 3, tb + t], S[jo * 8 + 4, tb + t], S[jo * 8 + 5, tb + t], S[jo * 8 + 6, tb + t], S[jo * 8 + 7, tb + t])
                 ox = x0 + jo + t * 6
-                y[b, k, oy0 + 0, ox] = act.apply(o0 + bk, code, p0, p1)
-                y[b, k, oy0 + 1, ox] = act.apply(o1 + bk, code, p0, p1)
-                y[b, k, oy0 + 2, ox] = act.apply(o2 + bk, code, p0, p1)
-                y[b, k, oy0 + 3, ox] = act.apply(o3 + bk, code, p0, p1)
-                y[b, k, oy0 + 4, ox] = act.apply(o4 + bk, code, p0, p1)
-                y[b, k, oy0 + 5, ox] = act.apply(o5 + bk, code, p0, p1)
+                y[b, k, oy0 + 0, ox] = o0 + bk
+                y[b, k, oy0 + 1, ox] = o1 + bk
+                y[b, k, oy0 + 2, ox] = o2 + bk
+                y[b, k, oy0 + 3, ox] = o3 + bk
+                y[b, k, oy0 + 4, ox] = o4 + bk
+                y[b, k, oy0 + 5, ox] = o5 + bk
         else:
             for t in range(n):
                 o0, o1, o2, o3, o4, o5 = _at6(S[jo * 8 + 0, tb + t], S[jo * 8 + 1, tb + t], S[jo * 8 + 2, tb + t], S[jo * 8 + 3, tb + t], S[jo * 8 + 4, tb + t], S[jo * 8 + 5, tb + t], S[jo * 8 + 6, tb + t], S[jo * 8 + 7, tb + t])
                 ox = x0 + jo + t * 6
-                y[b, k, oy0, ox] = act.apply(o0 + bk, code, p0, p1)
+                y[b, k, oy0, ox] = o0 + bk
                 if 1 < nrows:
-                    y[b, k, oy0 + 1, ox] = act.apply(o1 + bk, code, p0, p1)
+                    y[b, k, oy0 + 1, ox] = o1 + bk
                 if 2 < nrows:
-                    y[b, k, oy0 + 2, ox] = act.apply(o2 + bk, code, p0, p1)
+                    y[b, k, oy0 + 2, ox] = o2 + bk
                 if 3 < nrows:
-                    y[b, k, oy0 + 3, ox] = act.apply(o3 + bk, code, p0, p1)
+                    y[b, k, oy0 + 3, ox] = o3 + bk
                 if 4 < nrows:
-                    y[b, k, oy0 + 4, ox] = act.apply(o4 + bk, code, p0, p1)
+                    y[b, k, oy0 + 4, ox] = o4 + bk
                 if 5 < nrows:
-                    y[b, k, oy0 + 5, ox] = act.apply(o5 + bk, code, p0, p1)
+                    y[b, k, oy0 + 5, ox] = o5 + bk
+    if code != 0:
+        width = min(ntx * 6, OW - x0)
+        for io in range(nrows):
+            row = y[b, k, oy0 + io, x0:x0 + width]
+            for i in range(width):
+                row[i] = act.apply(row[i], code, p0, p1)
 
 
 @kernel
-def input_transform(x, V, Q, b0, nb, ty0, nty, tx0, ntx, m, pt, pl, chunk):
-    """V[i*alpha + j, c, t] = (B^T d_t B)[i, j] for the tiles t of one block: images b0..b0+nb, tile rows
-    ty0..ty0+nty, tile columns tx0..tx0+ntx, t = (bi*nty + tyi)*ntx + txi. Tile (ty, tx) is the input
-    patch at rows ty*m - pt + [0, alpha) and columns tx*m - pl + [0, alpha), zero outside the image (the
-    conv's pads). Per channel and chunk of whole tile rows (max(1, chunk // ntx) of them):
-    pass 1 reads each tile's columns straight from the input rows (stride m) into
-    Q[i*alpha + l, t] = (B^T d_t)[i, l]; pass 2 is a vector loop over the chunk's tiles writing V.
-    x [N, C, H, W]; V [alpha^2, C, >= T]; Q [alpha^2, >= chunk tiles] (scratch)."""
+def input_transform2(x, V, Q, b0, nb, ty0, nty, tx0, ntx, pt, pl, chunk):
+    """F(2,3) input transform of one block (see _input_transform_doc)."""
     C = x.shape[1]
     rows = nb * nty
     rows_per_chunk = max(1, chunk // ntx)
-    cbase = tx0 * m - pl
+    cbase = tx0 * 2 - pl
     for c in range(C):
         for r0 in range(0, rows, rows_per_chunk):
             r1 = min(rows, r0 + rows_per_chunk)
             for r in range(r0, r1):
                 bi = r // nty
                 tyi = r - bi * nty
-                tb = (r - r0) * ntx
-                y0 = (ty0 + tyi) * m - pt
-                if m == 2:
-                    _in_cols2(x, b0 + bi, c, y0, Q, tb, cbase, ntx)
-                elif m == 4:
-                    _in_cols4(x, b0 + bi, c, y0, Q, tb, cbase, ntx)
-                else:
-                    _in_cols6(x, b0 + bi, c, y0, Q, tb, cbase, ntx)
-            v0 = r0 * ntx
-            Tc = (r1 - r0) * ntx
-            if m == 2:
-                _in_rows2(Q, V, c, v0, Tc)
-            elif m == 4:
-                _in_rows4(Q, V, c, v0, Tc)
-            else:
-                _in_rows6(Q, V, c, v0, Tc)
+                _in_cols2(x, b0 + bi, c, (ty0 + tyi) * 2 - pt, Q, (r - r0) * ntx, cbase, ntx)
+            _in_rows2(Q, V, c, r0 * ntx, (r1 - r0) * ntx)
 
 
 @kernel
-def output_transform(M, y, S, bias, b0, nb, ty0, nty, tx0, ntx, m, code, p0, p1, chunk):
-    """y[b, k, ty*m + io, tx*m + jo] = act((A^T M_t A)[io, jo] + bias[k]) for the block's tiles (layout as
-    in input_transform), clipped at the output's right and bottom edges. Per output channel and chunk:
-    pass A, a vector loop over the chunk's tiles, S[jo*alpha + i, t] = (A^T M_t)[jo, i]; pass B per tile
-    row, (S A) + bias through the activation into y (stride m).
-    M [alpha^2, K, >= T]; y [N, K, OH, OW]; S [alpha*m, >= chunk tiles] (scratch)."""
+def input_transform4(x, V, Q, b0, nb, ty0, nty, tx0, ntx, pt, pl, chunk):
+    """F(4,3) input transform of one block (see _input_transform_doc)."""
+    C = x.shape[1]
+    rows = nb * nty
+    rows_per_chunk = max(1, chunk // ntx)
+    cbase = tx0 * 4 - pl
+    for c in range(C):
+        for r0 in range(0, rows, rows_per_chunk):
+            r1 = min(rows, r0 + rows_per_chunk)
+            for r in range(r0, r1):
+                bi = r // nty
+                tyi = r - bi * nty
+                _in_cols4(x, b0 + bi, c, (ty0 + tyi) * 4 - pt, Q, (r - r0) * ntx, cbase, ntx)
+            _in_rows4(Q, V, c, r0 * ntx, (r1 - r0) * ntx)
+
+
+@kernel
+def input_transform6(x, V, Q, b0, nb, ty0, nty, tx0, ntx, pt, pl, chunk):
+    """F(6,3) input transform of one block (see _input_transform_doc)."""
+    C = x.shape[1]
+    rows = nb * nty
+    rows_per_chunk = max(1, chunk // ntx)
+    cbase = tx0 * 6 - pl
+    for c in range(C):
+        for r0 in range(0, rows, rows_per_chunk):
+            r1 = min(rows, r0 + rows_per_chunk)
+            for r in range(r0, r1):
+                bi = r // nty
+                tyi = r - bi * nty
+                _in_cols6(x, b0 + bi, c, (ty0 + tyi) * 6 - pt, Q, (r - r0) * ntx, cbase, ntx)
+            _in_rows6(Q, V, c, r0 * ntx, (r1 - r0) * ntx)
+
+
+@kernel
+def output_transform2(M, y, S, bias, b0, nb, ty0, nty, tx0, ntx, code, p0, p1, chunk):
+    """F(2,3) output transform + bias + activation of one block (see _output_transform_doc)."""
     K = y.shape[1]
     rows = nb * nty
     rows_per_chunk = max(1, chunk // ntx)
-    x0 = tx0 * m
     for k in range(K):
         bk = bias[k]
         for r0 in range(0, rows, rows_per_chunk):
             r1 = min(rows, r0 + rows_per_chunk)
-            v0 = r0 * ntx
-            Tc = (r1 - r0) * ntx
-            if m == 2:
-                _out_cols2(M, S, k, v0, Tc)
-            elif m == 4:
-                _out_cols4(M, S, k, v0, Tc)
-            else:
-                _out_cols6(M, S, k, v0, Tc)
+            _out_cols2(M, S, k, r0 * ntx, (r1 - r0) * ntx)
             for r in range(r0, r1):
                 bi = r // nty
                 tyi = r - bi * nty
-                tb = (r - r0) * ntx
-                oy0 = (ty0 + tyi) * m
-                if m == 2:
-                    _out_rows2(S, y, b0 + bi, k, oy0, tb, x0, ntx, bk, code, p0, p1)
-                elif m == 4:
-                    _out_rows4(S, y, b0 + bi, k, oy0, tb, x0, ntx, bk, code, p0, p1)
-                else:
-                    _out_rows6(S, y, b0 + bi, k, oy0, tb, x0, ntx, bk, code, p0, p1)
+                _out_rows2(S, y, b0 + bi, k, (ty0 + tyi) * 2, (r - r0) * ntx, tx0 * 2, ntx, bk, code, p0, p1)
+
+
+@kernel
+def output_transform4(M, y, S, bias, b0, nb, ty0, nty, tx0, ntx, code, p0, p1, chunk):
+    """F(4,3) output transform + bias + activation of one block (see _output_transform_doc)."""
+    K = y.shape[1]
+    rows = nb * nty
+    rows_per_chunk = max(1, chunk // ntx)
+    for k in range(K):
+        bk = bias[k]
+        for r0 in range(0, rows, rows_per_chunk):
+            r1 = min(rows, r0 + rows_per_chunk)
+            _out_cols4(M, S, k, r0 * ntx, (r1 - r0) * ntx)
+            for r in range(r0, r1):
+                bi = r // nty
+                tyi = r - bi * nty
+                _out_rows4(S, y, b0 + bi, k, (ty0 + tyi) * 4, (r - r0) * ntx, tx0 * 4, ntx, bk, code, p0, p1)
+
+
+@kernel
+def output_transform6(M, y, S, bias, b0, nb, ty0, nty, tx0, ntx, code, p0, p1, chunk):
+    """F(6,3) output transform + bias + activation of one block (see _output_transform_doc)."""
+    K = y.shape[1]
+    rows = nb * nty
+    rows_per_chunk = max(1, chunk // ntx)
+    for k in range(K):
+        bk = bias[k]
+        for r0 in range(0, rows, rows_per_chunk):
+            r1 = min(rows, r0 + rows_per_chunk)
+            _out_cols6(M, S, k, r0 * ntx, (r1 - r0) * ntx)
+            for r in range(r0, r1):
+                bi = r // nty
+                tyi = r - bi * nty
+                _out_rows6(S, y, b0 + bi, k, (ty0 + tyi) * 6, (r - r0) * ntx, tx0 * 6, ntx, bk, code, p0, p1)
+
+
+INPUT_TRANSFORMS = {2: input_transform2, 4: input_transform4, 6: input_transform6}
+OUTPUT_TRANSFORMS = {2: output_transform2, 4: output_transform4, 6: output_transform6}

@@ -157,14 +157,14 @@ def run_winograd(U, bias, p: WinogradParams, x4, y4, scratch):
     f, Q = _scratch_views(p, scratch)
     a2 = p.alpha * p.alpha
     v0, m0 = p.v_off // 4, p.m_off // 4
+    k_in, k_out = KW.INPUT_TRANSFORMS[p.m], KW.OUTPUT_TRANSFORMS[p.m]
     for (b0, nb, ty0, nty, tx0, ntx) in p.blocks:
         tiles = nb * nty * ntx
         V = f[v0:v0 + a2 * p.C * tiles].reshape(a2, p.C, tiles)
         M = f[m0:m0 + a2 * p.K * tiles].reshape(a2, p.K, tiles)
-        KW.input_transform(x4, V, Q, b0, nb, ty0, nty, tx0, ntx, p.m, p.pt, p.pl, WINOGRAD_CHUNK_TILES)
+        k_in(x4, V, Q, b0, nb, ty0, nty, tx0, ntx, p.pt, p.pl, WINOGRAD_CHUNK_TILES)
         np.matmul(U, V, out=M)
-        KW.output_transform(M, y4, Q, bias, b0, nb, ty0, nty, tx0, ntx, p.m, p.code, p.p0, p.p1,
-                            WINOGRAD_CHUNK_TILES)
+        k_out(M, y4, Q, bias, b0, nb, ty0, nty, tx0, ntx, p.code, p.p0, p.p1, WINOGRAD_CHUNK_TILES)
 
 
 def pack_weights(w, m: int):
