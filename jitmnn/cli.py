@@ -4,6 +4,7 @@
     jitmnn verify model.jmnn
     jitmnn info model.jmnn
     jitmnn knobs
+    jitmnn calibrate model.onnx --data DIR|FILE.npz --out params.json [--method percentile] [--bits 8]
     jitmnn explain model.jmnn --shape x=1,3,224,224 [--memory low] [--precision high]
 
 Each subcommand is one function registered with `@command(name, help, *arguments)`; adding a command
@@ -125,6 +126,43 @@ def _storage_counts(graph) -> dict:
         kind = str(getattr(v, "storage", None) or getattr(v, "dtype", "?"))
         counts[kind] = counts.get(kind, 0) + 1
     return dict(sorted(counts.items()))
+
+
+@command(
+    "calibrate", "run a model on calibration data and write a compression-params file for convert",
+    arg("model", help="source ONNX model (the one you will pass to convert)"),
+    arg("--data", required=True, metavar="DIR|FILE.npz",
+        help="calibration inputs: a directory of .npy/.npz files or one .npz (arrays of rank+1 are stacks)"),
+    arg("--out", required=True, metavar="PARAMS", help="compression-params file to write (JSON)"),
+    arg("--method", choices=("minmax", "percentile", "kl"), default="percentile",
+        help="activation range / weight clipping method (default percentile)"),
+    arg("--bits", type=int, choices=(8, 4), default=8, help="weight bits (default 8)"),
+    arg("--block-size", type=int, metavar="N", help="weights per scale (default: per channel for 8 bits, 32 for 4)"),
+    arg("--samples", type=int, metavar="N", help="use at most N samples (100 or more recommended)"),
+    arg("--no-progress", action="store_true", help="no progress bar on stderr"),
+)
+def calibrate_cmd(args):
+    import warnings
+
+    from .converter.onnx_import import load_model
+    from .quant import calibrate, load_data
+
+    proto, _, _ = load_model(args.model)
+    inits = {i.name for i in proto.graph.initializer}
+    graph_inputs = [i for i in proto.graph.input if i.name not in inits]
+    names = [i.name for i in graph_inputs]
+    ranks = {i.name: len(i.type.tensor_type.shape.dim) for i in graph_inputs}
+    data = load_data(args.data, names, ranks)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        params = calibrate(args.model, data, method=args.method, bits=args.bits, samples=args.samples,
+                           block_size=args.block_size, out=args.out, progress=not args.no_progress)
+    for w in caught:
+        print(f"jitmnn calibrate: warning: {w.message}", file=sys.stderr)
+    cal = params["calibration"]
+    print(f"calibrated {len(params['layers'])} layers on {cal['samples']} samples ({cal['method']}, "
+          f"int{cal['bits']}) -> {args.out}")
+    print(f"apply with: jitmnn convert {args.model} OUT.jmnn --compression-params {args.out}")
 
 
 @command("knobs", "list every tunable in jitmnn/config.py")

@@ -136,8 +136,11 @@ _NO_ZERO = np.zeros((1, 1), np.float32)
 
 
 # ---- quantization (converter side) --------------------------------------------------------------------
-def compress(w: np.ndarray, kind: str, block_size: int = 0, asymmetric: bool = False) -> CompressedTensor:
-    """Compress a float weight. Rows = first axis; blocks of `block_size` along the rest (0 = per row)."""
+def compress(w: np.ndarray, kind: str, block_size: int = 0, asymmetric: bool = False,
+             scale: np.ndarray | None = None, zero: np.ndarray | None = None) -> CompressedTensor:
+    """Compress a float weight. Rows = first axis; blocks of `block_size` along the rest (0 = per row).
+    int8/int4 take `scale` (and `zero` when asymmetric) of shape (rows, blocks) from a calibration
+    (jitmnn.quant) instead of the min/max of each block."""
     w = np.ascontiguousarray(w, dtype=np.float32)
     if kind == "fp16":
         return CompressedTensor("fp16", w.shape, w.astype(np.float16).view(np.uint16))
@@ -161,7 +164,20 @@ def compress(w: np.ndarray, kind: str, block_size: int = 0, asymmetric: bool = F
     valid = valid.reshape(nblocks, eff)
     bits = 8 if kind == "int8" else 4
     qmax = 2 ** (bits - 1) - 1  # symmetric: [-qmax, qmax]
-    if asymmetric:
+    if scale is not None:
+        scale = np.ascontiguousarray(scale, np.float32).reshape(rows, nblocks)
+        if not np.all(np.isfinite(scale)) or np.any(scale <= 0):
+            raise ValueError("scales must be finite and positive")
+        if asymmetric:
+            if zero is None:
+                raise ValueError("asymmetric quantization with given scales needs zero points too")
+            zero = np.ascontiguousarray(zero, np.float32).reshape(rows, nblocks)
+            qmin = -(2 ** (bits - 1))
+            q = np.clip(np.rint((blocks - zero[:, :, None]) / scale[:, :, None]), qmin, qmax)
+        else:
+            zero = None
+            q = np.clip(np.rint(blocks / scale[:, :, None]), -qmax, qmax)
+    elif asymmetric:
         big = np.float32(np.finfo(np.float32).max)
         lo = np.where(valid, blocks, big).min(axis=2)
         hi = np.where(valid, blocks, -big).max(axis=2)
@@ -209,10 +225,30 @@ def _rel_l2(a, b) -> float:
     return float(np.linalg.norm(a - b)) / n if n else 0.0
 
 
+def _compress_bias(graph, node, users, row) -> None:
+    """A Conv/ConvTranspose bias stored fp16 (the conv algorithms expand constant biases at prepare);
+    kept fp32 when shared or when fp16 would lose more than FP16_MAX_REL_ERROR of it."""
+    if node.op not in ("Conv", "ConvTranspose") or len(node.inputs) < 3 or users.get(node.inputs[2], 0) > 1:
+        return
+    b = graph.constants.get(node.inputs[2])
+    if not isinstance(b, np.ndarray) or b.dtype != np.float32:
+        return
+    t = compress(b, "fp16")
+    if _rel_l2(np.asarray(b, np.float64), t.to_float().astype(np.float64)) > FP16_MAX_REL_ERROR:
+        return
+    graph.constants[node.inputs[2]] = t
+    row["bytes_before"] += int(b.nbytes)
+    row["bytes_after"] += int(t.nbytes)
+    row["bias"] = "fp16"
+
+
 def compress_graph(graph, kind: str, block_size: int = 0, asymmetric: bool = False, layers: dict | None = None):
     """Store the weights of conv/gemm layers compressed, in place. `layers` (from a compression-params file)
     maps node name -> {"kind", "block_size", "asymmetric"} and overrides the global setting per layer
-    (kind "fp32" keeps a layer float). Returns a report: per-layer storage, error, and what was kept float
+    (kind "fp32" keeps a layer float); a params file's entries may also carry "scale"/"zero" (from
+    calibration), "bias_kind" ("fp16": a Conv bias stored fp16 when that is lossless enough) and
+    "explicit" (compress even a layer below MIN_COMPRESSED_ELEMENTS). Returns a report: per-layer
+    storage, error, and what was kept float
     and why. Raises ValueError when nothing was compressed (a silent no-op is a bug)."""
     rows = []
     users: dict = {}
@@ -232,7 +268,7 @@ def compress_graph(graph, kind: str, block_size: int = 0, asymmetric: bool = Fal
         if k in (None, "fp32"):
             rows.append({"layer": node.name, "storage": "fp32", "note": "kept fp32 by params file", "rel_error": 0.0})
             continue
-        if w.size < MIN_COMPRESSED_ELEMENTS:
+        if w.size < MIN_COMPRESSED_ELEMENTS and not spec.get("explicit"):
             rows.append({"layer": node.name, "storage": "fp32", "note": f"only {w.size} weights", "rel_error": 0.0})
             continue
         if users.get(name, 0) > 1:
@@ -240,7 +276,7 @@ def compress_graph(graph, kind: str, block_size: int = 0, asymmetric: bool = Fal
                          "rel_error": 0.0})
             continue
         t = compress(np.asarray(w), k, int(spec.get("block_size", block_size) or 0),
-                     bool(spec.get("asymmetric", asymmetric)))
+                     bool(spec.get("asymmetric", asymmetric)), spec.get("scale"), spec.get("zero"))
         err = _rel_l2(np.asarray(w, np.float64), t.to_float().astype(np.float64))
         if k in ("fp16", "bf16") and err > (FP16_MAX_REL_ERROR if k == "fp16" else BF16_MAX_REL_ERROR):
             amax = float(np.abs(w).max())
@@ -248,8 +284,11 @@ def compress_graph(graph, kind: str, block_size: int = 0, asymmetric: bool = Fal
                          "note": f"kept fp32: {k} error {err:.2e} (max |w| {amax:.2e}, fp16 normal >= {FP16_MIN_NORMAL:.1e})"})
             continue
         graph.constants[name] = t
-        rows.append({"layer": node.name, "storage": t.storage, "rel_error": err, "note": "",
-                     "bytes_before": int(w.nbytes), "bytes_after": int(t.nbytes)})
+        row = {"layer": node.name, "storage": t.storage, "rel_error": err, "note": "",
+               "bytes_before": int(w.nbytes), "bytes_after": int(t.nbytes)}
+        if spec.get("bias_kind") == "fp16":
+            _compress_bias(graph, node, users, row)
+        rows.append(row)
     if not any(r["storage"] != "fp32" for r in rows):
         raise ValueError(f"--{kind}: no weight was compressed ({len(rows)} candidate layers: "
                          + "; ".join(f"{r['layer']}: {r['note']}" for r in rows[:5]) + ")")

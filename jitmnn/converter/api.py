@@ -10,7 +10,7 @@ import os
 
 from .. import __version__
 from .. import format as jformat
-from ..errors import ConversionError, UnsupportedOpError
+from ..errors import ConversionError, ParamsError, UnsupportedOpError
 from .checks import unsupported_ops
 from .onnx_import import import_onnx, load_model
 from .passes import run_passes
@@ -43,7 +43,7 @@ def _compress(graph, options: dict, warnings: list):
     Layers kept in fp32 (too small, shared, or fp16 would underflow them) are listed in `warnings`."""
     kind = _compression_kind(options)
     if options["compression_params"] is not None:
-        raise ConversionError("compression_params: per-layer params files are not implemented yet")
+        return _apply_params(graph, options, warnings)
     if kind is None:
         return graph, []
     from ..compression import compress_graph
@@ -60,6 +60,47 @@ def _compress(graph, options: dict, warnings: list):
     return graph, rows
 
 
+def _apply_params(graph, options: dict, warnings: list):
+    """Per-layer storage from a compression-params file (jitmnn calibrate). Every way the file can fail to
+    do what the user meant is a ParamsError naming the problem: another model (content hash), layers the
+    model does not have, a file that would leave every weight float."""
+    from ..compression import WEIGHT_INPUTS, compress_graph
+    from ..quant import params as P
+
+    src = options["compression_params"]
+    where = src if isinstance(src, (str, os.PathLike)) else "compression params"
+    params = P.load(src)
+    want, have = params["model"]["sha256"], options.get("_model_sha256")
+    if have is not None and want != have:
+        raise ParamsError(f"{where}: model hash mismatch: the params were calibrated for "
+                          f"{params['model'].get('source', '?')} (sha256 {want[:16]}...), this model's sha256 is "
+                          f"{have[:16]}...; run `jitmnn calibrate` on this model")
+    resolved = P.resolve_layers(params, graph)
+    changing = {k: e for k, e in resolved.items() if e["kind"] != "fp32"}
+    if not changing:
+        raise ParamsError(f"{where}: changes nothing: {len(params['layers'])} layer entr"
+                          f"{'y' if len(params['layers']) == 1 else 'ies'}, none with a storage other than fp32")
+    layers = {}
+    for n in graph.nodes:
+        if n.op in WEIGHT_INPUTS:
+            layers[n.name] = P.compression_spec(resolved[n.name]) if n.name in resolved else {"kind": "fp32"}
+    try:
+        rows = compress_graph(graph, "fp32", layers=layers)
+    except ValueError as e:  # nothing compressed, or scales the weights cannot take
+        raise ParamsError(f"{where}: {e}") from e
+    for r in rows:
+        entry = resolved.get(r["layer"])
+        if entry is None:
+            r["note"] = "not in the params file: kept fp32"
+        elif entry.get("activation"):
+            r["activation"] = (entry["activation"].get("input") or {}).get("range")
+    unlisted = [r["layer"] for r in rows if r["layer"] not in resolved]
+    if unlisted:
+        warnings.append(f"{len(unlisted)} weighted layer(s) not in the params file kept fp32: "
+                        + ", ".join(unlisted[:5]) + (" ..." if len(unlisted) > 5 else ""))
+    return graph, rows
+
+
 def convert(src_onnx, dst_jmnn, *, fp16: bool = False, bf16: bool = False, weight_quant_bits: int | None = None,
             block_size: int | None = None, asymmetric: bool = False, compression_params=None) -> dict:
     """Convert an ONNX model (path or ModelProto) to a .jmnn file; returns the report dict:
@@ -69,8 +110,14 @@ def convert(src_onnx, dst_jmnn, *, fp16: bool = False, bf16: bool = False, weigh
     ConversionError for unreadable models or attribute values jitmnn cannot honour."""
     options = {"fp16": fp16, "bf16": bf16, "weight_quant_bits": weight_quant_bits, "block_size": block_size,
                "asymmetric": asymmetric, "compression_params": compression_params}
-    _compression_kind(options)  # conflicting options fail before any work
+    if _compression_kind(options) is not None and compression_params is not None:
+        raise ParamsError("compression_params chooses each layer's storage: do not combine it with "
+                          "fp16/bf16/weight_quant_bits/block_size/asymmetric")
     model, src_bytes, src_name = load_model(src_onnx)
+    if compression_params is not None:
+        from ..quant.params import model_hash
+
+        options["_model_sha256"] = model_hash(model)
     warnings: list = []
     ops_before: dict = {}
     for n in model.graph.node:
@@ -107,6 +154,8 @@ def convert(src_onnx, dst_jmnn, *, fp16: bool = False, bf16: bool = False, weigh
         "passes": pass_counts,
         "pass_details": pass_log,
         "compression": compression_rows,
+        "compression_params": (None if compression_params is None else os.fspath(compression_params)
+                               if isinstance(compression_params, (str, os.PathLike)) else "<params dict>"),
         "warnings": warnings,
     }
 
@@ -140,6 +189,27 @@ def format_report(report: dict, details: bool = False) -> str:
                      f" (others kept fp32), "
                      f"{before / mb:.2f} MB -> {after / mb:.2f} MB"
                      + (f"; worst rel. error {worst['rel_error']:.2e} ({worst['layer']})" if worst else ""))
+    if rows and report.get("compression_params"):
+        lines.extend(compression_table(report))
     for w in report["warnings"]:
         lines.append(f"  warning: {w}")
     return "\n".join(lines)
+
+
+def compression_table(report: dict) -> list:
+    """Size before/after and one row per weighted layer (what a params file did to each)."""
+    rows = report.get("compression") or []
+    mb = 1e6
+    wb, wa = report["weights_bytes_before"], report["weights_bytes_after"]
+    lines = [f"  compression params {report.get('compression_params') or ''}: weights {wb / mb:.2f} MB -> "
+             f"{wa / mb:.2f} MB ({wa / max(wb, 1):.3f}x), file {report['output_bytes'] / mb:.2f} MB",
+             f"    {'layer':<34} {'storage':<30} {'KB before':>10} {'KB after':>9} {'rel.err':>9}  input range"]
+    for r in rows:
+        rng = r.get("activation")
+        rng = f"[{rng[0]:.3g}, {rng[1]:.3g}]" if rng else ""
+        storage = r["storage"] + (" +fp16 bias" if r.get("bias") else "")
+        if r["storage"] == "fp32":
+            storage += f" ({r['note']})" if r.get("note") else ""
+        lines.append(f"    {r['layer'][:34]:<34} {storage:<30} {r.get('bytes_before', 0) / 1e3:>10.1f} "
+                     f"{r.get('bytes_after', 0) / 1e3:>9.1f} {r.get('rel_error', 0.0):>9.2e}  {rng}")
+    return lines
