@@ -32,7 +32,7 @@ WINOGRAD_BLOCK_BYTES = 4 << 20
 WINOGRAD_CHUNK_TILES = 1024
 
 # Cost model. Two absolute models of measured time on this machine (1 thread, thread CPU time, fitted by
-# `benchmarks/winograd_layers.py --extra --fit` on 15 3x3 layers x 3 units, two runs averaged):
+# `benchmarks/winograd_layers.py --extra --fit` on 15 3x3 layers x 3 units):
 #  - Winograd: conv.gemm_cost_us (FLOP rate with thread scaling, streaming of the weight operand U[a] --
 #    what sinks Winograd on 7x7 maps with many channels -- and per-call overhead) for each of the
 #    alpha^2 GEMMs of every block, times a factor; plus a time per tile and channel (C + K) for each
@@ -41,11 +41,11 @@ WINOGRAD_CHUNK_TILES = 1024
 #    per output element, and a fixed cost.
 # cost(ctx) is conv.py's own im2col estimate times the ratio of the two: it is comparable with the im2col
 # cost by construction, and the planner's im2col-vs-Winograd choice follows the measured ratio (14 of the
-# 15 fitted layers; the miss is F(2,3) vs F(4,3) at 128@14, within 5%) even where the im2col estimate is
-# off in absolute terms (it was 1.0-3x low on small layers here).
-WINOGRAD_COST = {"gemm_factor": 0.738, "ns_row": 306.0, "ns_tile": {2: 29.9, 4: 91.6, 6: 209.9}}
-IM2COL_FIT = {"us_per_gemm_mflop": 16.59, "ns_per_column_element": 1.018, "ns_per_output": 0.113,
-              "fixed_us": 312.0}
+# 15 fitted layers; the miss is F(2,3) vs F(4,3) at 64@14, within 2%) even where the im2col estimate is
+# off in absolute terms (measured/estimated im2col time ranged 1.0-2.3x here).
+WINOGRAD_COST = {"gemm_factor": 0.604, "ns_row": 132.1, "ns_tile": {2: 19.0, 4: 63.3, 6: 147.3}}
+IM2COL_FIT = {"us_per_gemm_mflop": 13.80, "ns_per_column_element": 0.529, "ns_per_output": 0.059,
+              "fixed_us": 149.7}
 
 UNITS = {"winograd_f23": 2, "winograd_f43": 4, "winograd_f63": 6}
 TIERS = {"winograd_f23": "F32", "winograd_f43": "WINOGRAD_F43", "winograd_f63": "WINOGRAD_F63"}
