@@ -16,7 +16,7 @@ ADD, SUB, MUL, DIV, POW, MAX, MIN, PRELU = range(8)
 CODES = {"Add": ADD, "Sub": SUB, "Mul": MUL, "Div": DIV, "Pow": POW, "Max": MAX, "Min": MIN, "PRelu": PRELU}
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
 def _f(x, y, op):
     if op == ADD:
         return x + y
@@ -35,7 +35,7 @@ def _f(x, y, op):
     return x if x >= np.float32(0.0) else x * y  # PRELU: y is the slope
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
 def _row(a, ao, sa, b, bo, sb, out, oo, n, op):
     """out[oo:oo+n] = a[ao + i*sa] op b[bo + i*sb]. Loops run over row slices indexed from 0 (no
     wraparound checks on computed indices) with the branch outside each loop, so they vectorise."""
