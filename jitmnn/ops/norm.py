@@ -69,9 +69,11 @@ def _infer_ln(node, shapes, dtypes, consts):
     for name, i in (("Scale", 1), ("B", 2)):
         if i < len(shapes) and shapes[i] is not None:
             try:
-                np.broadcast_shapes(tuple(shapes[i]), norm_shape)
+                b = np.broadcast_shapes(tuple(shapes[i]), norm_shape)
             except ValueError:
-                raise ShapeError(f"LayerNormalization {name} shape {shapes[i]} does not broadcast to {norm_shape}") from None
+                b = None
+            if b is None or U.numel(b) != U.numel(norm_shape):
+                raise ShapeError(f"LayerNormalization {name} shape {shapes[i]} does not broadcast to {norm_shape}")
     outs = [(x, dtypes[0])]
     stat = tuple(x[:axis]) + (1,) * (len(x) - axis)
     outs += [(stat, np.float32)] * (len(node.outputs) - 1)
@@ -94,13 +96,18 @@ def _ref_ln(node, x):
 
 
 def _pack_ln(ctx):
+    """Scale and bias as [cols] float32 (a [1, 1, C] or [C] scale both become C values)."""
     x = ctx.in_shapes[0]
     axis = U.norm_axis(int(ctx.attr("axis", -1)), len(x))
-    cols = U.numel(x[axis:])
-    scale = np.broadcast_to(U.const_input(ctx.consts, 1, "LayerNormalization Scale").astype(np.float32), x[axis:])
-    bias = ctx.consts[2] if len(ctx.consts) > 2 and ctx.consts[2] is not None else np.zeros(1, np.float32)
-    bias = np.broadcast_to(np.asarray(bias, np.float32), x[axis:])
-    return U.writable_f32(scale).reshape(cols), U.writable_f32(bias).reshape(cols)
+    norm_shape = tuple(x[axis:])
+    scale = U.const_input(ctx.consts, 1, "LayerNormalization Scale").astype(np.float32)
+    bias = U.const_input(ctx.consts, 2, "LayerNormalization B", required=False) if len(ctx.consts) > 2 else None
+    bias = np.zeros(1, np.float32) if bias is None else bias.astype(np.float32)
+
+    def flat_cols(v):
+        return U.writable_f32(np.broadcast_to(v, np.broadcast_shapes(v.shape, norm_shape))).reshape(-1)
+
+    return flat_cols(scale), flat_cols(bias)
 
 
 def _setup_ln(ctx):

@@ -23,6 +23,9 @@ CASES = [
     Case("LayerNormalization", [r(8, (2, 13, 7, 9)), r(9, (7, 9))], {"axis": -2}, const_inputs=(1,), id="axis-2-no-bias"),
     Case("LayerNormalization", [r(10, (3, 13)), r(11, (13,)), r(12, (13,))], {"axis": 1}, const_inputs=(1, 2),
          id="2d"),
+    # Scale/B with leading 1s (as some exporters write them) still mean one value per column.
+    Case("LayerNormalization", [r(16, (2, 5, 17)), r(17, (1, 1, 17)), r(18, (1, 17))], {}, const_inputs=(1, 2),
+         id="scale-leading-ones"),
     Case("InstanceNormalization", [r(13, (2, 13, 7, 9)), r(14, (13,)), r(15, (13,))], {"epsilon": 1e-5},
          const_inputs=(1, 2), id="nchw"),
 ]

@@ -17,9 +17,15 @@ def _ln(attrs, x):
     axis = attrs.get("axis", -1) % v.ndim
     eps = attrs.get("epsilon", 1e-5)
     rows = v.reshape(int(np.prod(v.shape[:axis])), -1)
-    scale = np.broadcast_to(np.asarray(x[1], np.float64), v.shape[axis:]).reshape(-1)
-    bias = np.zeros_like(scale) if len(x) < 3 or x[2] is None else \
-        np.broadcast_to(np.asarray(x[2], np.float64), v.shape[axis:]).reshape(-1)
+    cols = rows.shape[1]
+
+    def per_col(t):  # [C], [1, 1, C], [H, W] ... -> one value per normalised element
+        t = np.asarray(t, np.float64)
+        return np.broadcast_to(t.reshape(t.shape[-len(v.shape[axis:]):]) if t.ndim > v.ndim - axis else t,
+                               v.shape[axis:]).reshape(cols)
+
+    scale = per_col(x[1])
+    bias = np.zeros(cols) if len(x) < 3 or x[2] is None else per_col(x[2])
     out = np.empty_like(rows)
     for r in range(rows.shape[0]):
         m = rows[r].sum() / rows.shape[1]
