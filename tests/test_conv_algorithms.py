@@ -83,3 +83,29 @@ def test_matmul_constant_left_operand():
     case = Case("MatMul", [a, b], {"activation": "relu"}, const_inputs=(0,), id="const-left")
     got = run_case(case, "blas")
     assert tolerances.rel_err(got[0], matmul(dict(case.attrs), [a, b])[0]) <= tolerances.F32
+
+
+def test_read_only_weights_never_reach_a_kernel():
+    """.jmnn weights are read-only memmaps: algorithms must work with them, and Numba kernels must never be
+    compiled for a read-only array type (that is a second signature per kernel: compile time and RSS)."""
+    from numba.core import types
+
+    from jitmnn.kernels import conv as KC
+    from jitmnn.kernels import depthwise as KD
+    from jitmnn.kernels import epilogue as KE
+    from tests.harness import Case
+
+    ids = {"1x1-c17k13", "3x3-c17k17-s2-asym", "dw-3x3-c13", "dw-5x5-s21", "g2-3x3"}
+    for case in [c for c in CONV_CASES if c.id in ids]:
+        ro = [None if a is None else a.copy() for a in case.inputs]
+        for a in ro[1:]:
+            a.setflags(write=False)
+        ro_case = Case(case.op, ro, case.attrs, case.const_inputs, case.id)
+        ref = ref_conv(dict(case.attrs), case.inputs)[0]
+        for name, alg in registry.algorithms("Conv").items():
+            if name in ("gemm1x1", "im2col", "depthwise") and alg.applies(make_ctx(ro_case)):
+                got = run_case(ro_case, name)
+                assert tolerances.rel_err(got[0], ref) <= tolerances.F32, f"{name} on {case}"
+    for kern in (KC.im2col_tile, KD.depthwise, KE.bias_act_rows):
+        for sig in kern.signatures:
+            assert all(t.mutable for t in sig if isinstance(t, types.Array)), f"{kern.__name__} compiled for {sig}"
