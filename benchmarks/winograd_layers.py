@@ -8,8 +8,12 @@ brackets), the planner's choice under precision=normal and the measured fastest,
 every path against a float64 direct convolution on unit-scale data (x ~ N(0,1), w ~ N(0,1)/sqrt(9C)).
 --stages adds each Winograd unit's input transform / GEMM / output transform split (used to calibrate
 the cost model in jitmnn/ops/conv_winograd.py); --extra adds more feature-map sizes.
-Timings are the 10th percentile of thread CPU time over >= repeat runs, interleaving the paths, on a shared 2-core
-machine (see _interleaved_min_ms): read them at +-20%. OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are unset for the run (re-exec) unless --keep-env."""
+Timings are the 10th percentile of thread CPU time over >= repeat runs, interleaving the paths, on a
+shared 2-core machine (see _interleaved_min_ms): read them at +-20%. OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE
+are unset for the run (re-exec) unless --keep-env.
+
+--fit refits the cost model's constants from the measurements (use with --extra) and saves them to --dump;
+--refit fits again from a saved dump."""
 
 from __future__ import annotations
 
@@ -171,7 +175,8 @@ def fit(rows):
                              "ns_tile": {m: round(float(v), 1) for m, v in zip(units, k_w[2:])}})
     print("IM2COL_FIT =", dict(zip(["us_per_gemm_mflop", "ns_per_column_element", "ns_per_output", "fixed_us"],
                                    [round(float(v), 4) for v in k_im])))
-    print("| C=K @ HxW | measured fastest | fitted choice | measured / fitted Winograd:im2col ratio (F2, F4, F6) |")
+    print("| C=K @ HxW | measured fastest | fitted choice | measured / fitted Winograd:im2col ratio "
+          "(F2, F4, F6) |")
     print("|---|---|---|---|")
     agree = 0
     for c, h, ms, model, feats in rows:
@@ -181,7 +186,8 @@ def fit(rows):
         best_m = min(["im2col"] + names, key=lambda n: 1.0 if n == "im2col" else meas[n])
         best_p = min(["im2col"] + names, key=lambda n: 1.0 if n == "im2col" else pred[n])
         agree += best_m == best_p
-        print(f"| {c} @ {h} | {best_m} | {best_p} | " + ", ".join(f"{meas[n]:.2f}/{pred[n]:.2f}" for n in names) + " |")
+        ratios = ", ".join(f"{meas[n]:.2f}/{pred[n]:.2f}" for n in names)
+        print(f"| {c} @ {h} | {best_m} | {best_p} | {ratios} |")
     print(f"choices agree on {agree}/{len(rows)} layers")
 
 

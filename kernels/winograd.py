@@ -6,9 +6,14 @@ become one batched GEMM M[a] = U[a] @ V[a] (BLAS), and the output transform adds
 
 One input and one output transform kernel per unit (a plan compiles only the units it uses), built from
 unrolled 1-D transforms generated from the matrices below (the coefficients are constants and zeros
-cost nothing). Each 2-D transform is two 1-D passes; the passes whose data are contiguous over
-tiles are vector loops over all the tiles of a chunk. Tiles are processed in rectangular blocks (whole images, whole tile rows, or
-part of a tile row) so the scratch stays bounded.
+cost nothing). Each 2-D transform is two 1-D passes: the pass that reads or writes the image (stride m)
+uses plain indexing, the other is a vector loop over all the tiles of a chunk (0-based loops over 1-D
+row slices, the form LLVM vectorises). The caller processes tiles in rectangular blocks (whole images,
+whole tile rows, or part of a tile row) so the scratch stays bounded.
+
+Measured dead ends (this machine, 1 thread): generic matrix-driven loops with zero-skipping were 3-6x
+slower (per-slice and per-loop overhead on short rows); a vertical-first input pass (contiguous columns,
+then strided tile reads) won on 7x7-14x14 maps but lost 15-45% at 56x56, where Winograd matters most.
 
 Matrices come from the Cook-Toom construction with interpolation points 0, +-1, +-2, +-1/2 (and infinity):
 the points of Lavin & Gray / NNPACK / MNN, which keep the coefficients small."""
@@ -16,7 +21,6 @@ the points of Lavin & Gray / NNPACK / MNN, which keep the coefficients small."""
 from fractions import Fraction
 
 import numpy as np
-
 from numba import njit
 
 from jitmnn.config import FASTMATH
@@ -115,10 +119,14 @@ def _bt6(d0, d1, d2, d3, d4, d5, d6, d7):
     return (d0 - np.float32(5.25) * d2 + np.float32(5.25) * d4 - d6,
             d1 + d2 - np.float32(4.25) * d3 - np.float32(4.25) * d4 + d5 + d6,
             -d1 + d2 + np.float32(4.25) * d3 - np.float32(4.25) * d4 - d5 + d6,
-            np.float32(0.5) * d1 + np.float32(0.25) * d2 - np.float32(2.5) * d3 - np.float32(1.25) * d4 + np.float32(2.0) * d5 + d6,
-            -np.float32(0.5) * d1 + np.float32(0.25) * d2 + np.float32(2.5) * d3 - np.float32(1.25) * d4 - np.float32(2.0) * d5 + d6,
-            np.float32(2.0) * d1 + np.float32(4.0) * d2 - np.float32(2.5) * d3 - np.float32(5.0) * d4 + np.float32(0.5) * d5 + d6,
-            -np.float32(2.0) * d1 + np.float32(4.0) * d2 + np.float32(2.5) * d3 - np.float32(5.0) * d4 - np.float32(0.5) * d5 + d6,
+            np.float32(0.5) * d1 + np.float32(0.25) * d2 - np.float32(2.5) * d3 - np.float32(1.25) * d4
+             + np.float32(2.0) * d5 + d6,
+            -np.float32(0.5) * d1 + np.float32(0.25) * d2 + np.float32(2.5) * d3 - np.float32(1.25) * d4
+             - np.float32(2.0) * d5 + d6,
+            np.float32(2.0) * d1 + np.float32(4.0) * d2 - np.float32(2.5) * d3 - np.float32(5.0) * d4
+             + np.float32(0.5) * d5 + d6,
+            -np.float32(2.0) * d1 + np.float32(4.0) * d2 + np.float32(2.5) * d3 - np.float32(5.0) * d4
+             - np.float32(0.5) * d5 + d6,
             -d1 + np.float32(5.25) * d3 - np.float32(5.25) * d5 + d7)
 
 
@@ -128,9 +136,12 @@ def _at6(d0, d1, d2, d3, d4, d5, d6, d7):
     return (d0 + d1 + d2 + d3 + d4 + d5 + d6,
             d1 - d2 + np.float32(2.0) * d3 - np.float32(2.0) * d4 + np.float32(0.5) * d5 - np.float32(0.5) * d6,
             d1 + d2 + np.float32(4.0) * d3 + np.float32(4.0) * d4 + np.float32(0.25) * d5 + np.float32(0.25) * d6,
-            d1 - d2 + np.float32(8.0) * d3 - np.float32(8.0) * d4 + np.float32(0.125) * d5 - np.float32(0.125) * d6,
-            d1 + d2 + np.float32(16.0) * d3 + np.float32(16.0) * d4 + np.float32(0.0625) * d5 + np.float32(0.0625) * d6,
-            d1 - d2 + np.float32(32.0) * d3 - np.float32(32.0) * d4 + np.float32(0.03125) * d5 - np.float32(0.03125) * d6 + d7)
+            d1 - d2 + np.float32(8.0) * d3 - np.float32(8.0) * d4 + np.float32(0.125) * d5
+             - np.float32(0.125) * d6,
+            d1 + d2 + np.float32(16.0) * d3 + np.float32(16.0) * d4 + np.float32(0.0625) * d5
+             + np.float32(0.0625) * d6,
+            d1 - d2 + np.float32(32.0) * d3 - np.float32(32.0) * d4 + np.float32(0.03125) * d5
+             - np.float32(0.03125) * d6 + d7)
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
@@ -167,7 +178,8 @@ def _in_cols2(x, b, c, y0, Q, tb, cbase, ntx):
         if inside:
             for t in range(t_lo, t_hi):
                 col = c0 + t * 2
-                o0, o1, o2, o3 = _bt2(x[b, c, y0 + 0, col], x[b, c, y0 + 1, col], x[b, c, y0 + 2, col], x[b, c, y0 + 3, col])
+                o0, o1, o2, o3 = _bt2(x[b, c, y0 + 0, col], x[b, c, y0 + 1, col], x[b, c, y0 + 2, col],
+                                      x[b, c, y0 + 3, col])
                 Q[0 + l, tb + t] = o0
                 Q[4 + l, tb + t] = o1
                 Q[8 + l, tb + t] = o2
@@ -236,13 +248,15 @@ def _out_rows2(S, y, b, k, oy0, tb, x0, ntx, bk, code, p0, p1):
         n = ntx if last_ox + jo < OW else ntx - 1
         if nrows == 2:
             for t in range(n):
-                o0, o1 = _at2(S[jo * 4 + 0, tb + t], S[jo * 4 + 1, tb + t], S[jo * 4 + 2, tb + t], S[jo * 4 + 3, tb + t])
+                o0, o1 = _at2(S[jo * 4 + 0, tb + t], S[jo * 4 + 1, tb + t], S[jo * 4 + 2, tb + t],
+                              S[jo * 4 + 3, tb + t])
                 ox = x0 + jo + t * 2
                 y[b, k, oy0 + 0, ox] = o0 + bk
                 y[b, k, oy0 + 1, ox] = o1 + bk
         else:
             for t in range(n):
-                o0, o1 = _at2(S[jo * 4 + 0, tb + t], S[jo * 4 + 1, tb + t], S[jo * 4 + 2, tb + t], S[jo * 4 + 3, tb + t])
+                o0, o1 = _at2(S[jo * 4 + 0, tb + t], S[jo * 4 + 1, tb + t], S[jo * 4 + 2, tb + t],
+                              S[jo * 4 + 3, tb + t])
                 ox = x0 + jo + t * 2
                 y[b, k, oy0, ox] = o0 + bk
                 if 1 < nrows:
@@ -295,7 +309,8 @@ def _in_cols4(x, b, c, y0, Q, tb, cbase, ntx):
         if inside:
             for t in range(t_lo, t_hi):
                 col = c0 + t * 4
-                o0, o1, o2, o3, o4, o5 = _bt4(x[b, c, y0 + 0, col], x[b, c, y0 + 1, col], x[b, c, y0 + 2, col], x[b, c, y0 + 3, col], x[b, c, y0 + 4, col], x[b, c, y0 + 5, col])
+                o0, o1, o2, o3, o4, o5 = _bt4(x[b, c, y0 + 0, col], x[b, c, y0 + 1, col], x[b, c, y0 + 2, col],
+                                              x[b, c, y0 + 3, col], x[b, c, y0 + 4, col], x[b, c, y0 + 5, col])
                 Q[0 + l, tb + t] = o0
                 Q[6 + l, tb + t] = o1
                 Q[12 + l, tb + t] = o2
@@ -382,7 +397,8 @@ def _out_rows4(S, y, b, k, oy0, tb, x0, ntx, bk, code, p0, p1):
         n = ntx if last_ox + jo < OW else ntx - 1
         if nrows == 4:
             for t in range(n):
-                o0, o1, o2, o3 = _at4(S[jo * 6 + 0, tb + t], S[jo * 6 + 1, tb + t], S[jo * 6 + 2, tb + t], S[jo * 6 + 3, tb + t], S[jo * 6 + 4, tb + t], S[jo * 6 + 5, tb + t])
+                o0, o1, o2, o3 = _at4(S[jo * 6 + 0, tb + t], S[jo * 6 + 1, tb + t], S[jo * 6 + 2, tb + t],
+                                      S[jo * 6 + 3, tb + t], S[jo * 6 + 4, tb + t], S[jo * 6 + 5, tb + t])
                 ox = x0 + jo + t * 4
                 y[b, k, oy0 + 0, ox] = o0 + bk
                 y[b, k, oy0 + 1, ox] = o1 + bk
@@ -390,7 +406,8 @@ def _out_rows4(S, y, b, k, oy0, tb, x0, ntx, bk, code, p0, p1):
                 y[b, k, oy0 + 3, ox] = o3 + bk
         else:
             for t in range(n):
-                o0, o1, o2, o3 = _at4(S[jo * 6 + 0, tb + t], S[jo * 6 + 1, tb + t], S[jo * 6 + 2, tb + t], S[jo * 6 + 3, tb + t], S[jo * 6 + 4, tb + t], S[jo * 6 + 5, tb + t])
+                o0, o1, o2, o3 = _at4(S[jo * 6 + 0, tb + t], S[jo * 6 + 1, tb + t], S[jo * 6 + 2, tb + t],
+                                      S[jo * 6 + 3, tb + t], S[jo * 6 + 4, tb + t], S[jo * 6 + 5, tb + t])
                 ox = x0 + jo + t * 4
                 y[b, k, oy0, ox] = o0 + bk
                 if 1 < nrows:
@@ -453,7 +470,10 @@ def _in_cols6(x, b, c, y0, Q, tb, cbase, ntx):
         if inside:
             for t in range(t_lo, t_hi):
                 col = c0 + t * 6
-                o0, o1, o2, o3, o4, o5, o6, o7 = _bt6(x[b, c, y0 + 0, col], x[b, c, y0 + 1, col], x[b, c, y0 + 2, col], x[b, c, y0 + 3, col], x[b, c, y0 + 4, col], x[b, c, y0 + 5, col], x[b, c, y0 + 6, col], x[b, c, y0 + 7, col])
+                o0, o1, o2, o3, o4, o5, o6, o7 = _bt6(x[b, c, y0 + 0, col], x[b, c, y0 + 1, col],
+                                                      x[b, c, y0 + 2, col], x[b, c, y0 + 3, col],
+                                                      x[b, c, y0 + 4, col], x[b, c, y0 + 5, col],
+                                                      x[b, c, y0 + 6, col], x[b, c, y0 + 7, col])
                 Q[0 + l, tb + t] = o0
                 Q[8 + l, tb + t] = o1
                 Q[16 + l, tb + t] = o2
@@ -558,7 +578,9 @@ def _out_rows6(S, y, b, k, oy0, tb, x0, ntx, bk, code, p0, p1):
         n = ntx if last_ox + jo < OW else ntx - 1
         if nrows == 6:
             for t in range(n):
-                o0, o1, o2, o3, o4, o5 = _at6(S[jo * 8 + 0, tb + t], S[jo * 8 + 1, tb + t], S[jo * 8 + 2, tb + t], S[jo * 8 + 3, tb + t], S[jo * 8 + 4, tb + t], S[jo * 8 + 5, tb + t], S[jo * 8 + 6, tb + t], S[jo * 8 + 7, tb + t])
+                o0, o1, o2, o3, o4, o5 = _at6(S[jo * 8 + 0, tb + t], S[jo * 8 + 1, tb + t], S[jo * 8 + 2, tb + t],
+                                              S[jo * 8 + 3, tb + t], S[jo * 8 + 4, tb + t], S[jo * 8 + 5, tb + t],
+                                              S[jo * 8 + 6, tb + t], S[jo * 8 + 7, tb + t])
                 ox = x0 + jo + t * 6
                 y[b, k, oy0 + 0, ox] = o0 + bk
                 y[b, k, oy0 + 1, ox] = o1 + bk
@@ -568,7 +590,9 @@ def _out_rows6(S, y, b, k, oy0, tb, x0, ntx, bk, code, p0, p1):
                 y[b, k, oy0 + 5, ox] = o5 + bk
         else:
             for t in range(n):
-                o0, o1, o2, o3, o4, o5 = _at6(S[jo * 8 + 0, tb + t], S[jo * 8 + 1, tb + t], S[jo * 8 + 2, tb + t], S[jo * 8 + 3, tb + t], S[jo * 8 + 4, tb + t], S[jo * 8 + 5, tb + t], S[jo * 8 + 6, tb + t], S[jo * 8 + 7, tb + t])
+                o0, o1, o2, o3, o4, o5 = _at6(S[jo * 8 + 0, tb + t], S[jo * 8 + 1, tb + t], S[jo * 8 + 2, tb + t],
+                                              S[jo * 8 + 3, tb + t], S[jo * 8 + 4, tb + t], S[jo * 8 + 5, tb + t],
+                                              S[jo * 8 + 6, tb + t], S[jo * 8 + 7, tb + t])
                 ox = x0 + jo + t * 6
                 y[b, k, oy0, ox] = o0 + bk
                 if 1 < nrows:
