@@ -37,10 +37,14 @@ def _f(x, y, op):
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
 def _row(a, ao, sa, b, bo, sb, out, oo, n, op):
-    """out[oo:oo+n] = a[ao + i*sa] op b[bo + i*sb]. Loops run over row slices indexed from 0 (no
-    wraparound checks on computed indices) with the branch outside each loop, so they vectorise."""
+    """out[oo:oo+n] = a[ao + i*sa] op b[bo + i*sb]. Add/Sub/Mul/Div (and x^2) get one loop per stride
+    pattern, over row slices indexed from 0 (no wraparound checks) with the branch outside the loop, so
+    they vectorise; the rarer ops share one generic loop (each vectorised loop costs compile time)."""
     o = out[oo:oo + n]
-    if sa == 1 and sb == 1:
+    if op > DIV and not (op == POW and sb == 0 and b[bo] == np.float32(2.0)):
+        for i in range(n):
+            o[i] = _f(a[ao + i * sa], b[bo + i * sb], op)
+    elif sa == 1 and sb == 1:
         x = a[ao:ao + n]
         y = b[bo:bo + n]
         if op == ADD:
@@ -52,12 +56,9 @@ def _row(a, ao, sa, b, bo, sb, out, oo, n, op):
         elif op == MUL:
             for i in range(n):
                 o[i] = x[i] * y[i]
-        elif op == DIV:
-            for i in range(n):
-                o[i] = x[i] / y[i]
         else:
             for i in range(n):
-                o[i] = _f(x[i], y[i], op)
+                o[i] = x[i] / y[i]
     elif sa == 1 and sb == 0:
         x = a[ao:ao + n]
         s = b[bo]
@@ -74,12 +75,9 @@ def _row(a, ao, sa, b, bo, sb, out, oo, n, op):
             # x / s, not x * (1/s): keeps results bit-identical to the reference's rounding.
             for i in range(n):
                 o[i] = x[i] / s
-        elif op == POW and s == np.float32(2.0):
+        else:  # POW by a constant 2 (LayerNorm's variance in exported graphs)
             for i in range(n):
                 o[i] = x[i] * x[i]
-        else:
-            for i in range(n):
-                o[i] = _f(x[i], s, op)
     elif sa == 0 and sb == 1:
         s = a[ao]
         y = b[bo:bo + n]
@@ -92,12 +90,9 @@ def _row(a, ao, sa, b, bo, sb, out, oo, n, op):
         elif op == MUL:
             for i in range(n):
                 o[i] = s * y[i]
-        elif op == DIV:
-            for i in range(n):
-                o[i] = s / y[i]
         else:
             for i in range(n):
-                o[i] = _f(s, y[i], op)
+                o[i] = s / y[i]
     else:
         for i in range(n):
             o[i] = _f(a[ao + i * sa], b[bo + i * sb], op)

@@ -1,7 +1,9 @@
 """Elementwise activations and math functions over flat float32 buffers (the caller passes contiguous views).
 
-One kernel, one signature for every unary op: the op code selects a loop (the branch sits outside the
-loop, so each loop vectorises). Codes 0-8 are kernels/act.py's activation codes; the rest extend them."""
+The op code selects a loop (the branch sits outside the loop, so each loop vectorises). Three kernels
+with one signature each, so a model compiles only the group it uses (cold compile grows with the number
+of vectorised loops): unary_basic (piecewise-linear CNN activations), unary (transcendental), unary_more
+(rare ops). Codes 0-8 are kernels/act.py's activation codes; the rest extend them."""
 
 import math
 
@@ -59,17 +61,13 @@ def exp_row(x, out, sign, shift):
             ob[i] = p * ob[i]
 
 
-@kernel
-def relu(x, out):
-    """out = max(x, 0); x and out are 1-D contiguous float32 of equal length."""
-    for i in range(x.shape[0]):
-        v = x[i]
-        out[i] = v if v > np.float32(0.0) else np.float32(0.0)
+BASIC = (IDENTITY, RELU, CLIP, HARDSIGMOID, HARDSWISH, NEG, LEAKYRELU, ABS)
 
 
 @kernel
-def unary(x, out, code, p0, p1):
-    """out = f_code(x); p0/p1: clip min/max, hardsigmoid alpha/beta, leakyrelu alpha."""
+def unary_basic(x, out, code, p0, p1):
+    """The cheap piecewise-linear activations of CNNs (ReLU, Clip/ReLU6, HardSigmoid, HardSwish, ...):
+    a kernel of their own so ResNet/MobileNet compile 8 small loops, not every transcendental one."""
     n = x.shape[0]
     zero = np.float32(0.0)
     one = np.float32(1.0)
@@ -87,7 +85,28 @@ def unary(x, out, code, p0, p1):
         for i in range(n):
             v = x[i]
             out[i] = v * min(max(v + np.float32(3.0), zero), np.float32(6.0)) / np.float32(6.0)
-    elif code == SIGMOID:
+    elif code == NEG:
+        for i in range(n):
+            out[i] = -x[i]
+    elif code == LEAKYRELU:
+        for i in range(n):
+            v = x[i]
+            out[i] = v if v >= zero else v * p0
+    elif code == ABS:
+        for i in range(n):
+            out[i] = abs(x[i])
+    else:
+        for i in range(n):
+            out[i] = x[i]
+
+
+@kernel
+def unary(x, out, code, p0, p1):
+    """Transcendental unary ops (sigmoid, tanh, exp, erf, gelu, ...): out = f_code(x)."""
+    n = x.shape[0]
+    one = np.float32(1.0)
+    zero = np.float32(0.0)
+    if code == SIGMOID:
         exp_row(x, out, np.float32(-1.0), zero)
         for i in range(n):
             out[i] = one / (one + out[i])
@@ -111,19 +130,9 @@ def unary(x, out, code, p0, p1):
     elif code == SQRT:
         for i in range(n):
             out[i] = np.sqrt(x[i])
-    elif code == NEG:
-        for i in range(n):
-            out[i] = -x[i]
     elif code == ERF:
         for i in range(n):
             out[i] = np.float32(math.erf(x[i]))
-    elif code == LEAKYRELU:
-        for i in range(n):
-            v = x[i]
-            out[i] = v if v >= zero else v * p0
-    elif code == ABS:
-        for i in range(n):
-            out[i] = abs(x[i])
     elif code == LOG:
         for i in range(n):
             out[i] = np.log(x[i])
@@ -199,4 +208,7 @@ def unary_parallel(x, out, code, p0, p1, nchunks):
         start = k * piece
         stop = min(start + piece, n)
         if start < stop:
-            unary(x[start:stop], out[start:stop], code, p0, p1)
+            if code in BASIC:
+                unary_basic(x[start:stop], out[start:stop], code, p0, p1)
+            else:
+                unary(x[start:stop], out[start:stop], code, p0, p1)

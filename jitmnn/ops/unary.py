@@ -131,7 +131,8 @@ def _applies(ctx):
 
 def _run(packed, params, ins, outs, scratch):
     code, p0, p1, _ = params
-    K.unary(ins[0].reshape(-1), outs[0].reshape(-1), code, p0, p1)
+    kern = K.unary_basic if code in K.BASIC else K.unary
+    kern(ins[0].reshape(-1), outs[0].reshape(-1), code, p0, p1)
 
 
 def _run_parallel(packed, params, ins, outs, scratch):
