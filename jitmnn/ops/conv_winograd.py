@@ -24,11 +24,12 @@ from .conv import (act_args, bias_bytes, conv_geometry, const_value, gemm_cost_u
 from .registry import Algorithm, register_algorithm
 from .registry import algorithms as registry_algorithms
 
-# V + M bytes per block of tiles. Bigger blocks give wider GEMMs (fewer, more efficient BLAS calls);
-# smaller ones keep V/M nearer the caches. Measured on this machine (benchmarks/winograd_layers.py).
+# V + M bytes per block of tiles (the bulk of the scratch). Bigger blocks give wider GEMMs; measured F(4,3)
+# at 64@56 / 128@56 / 256@28 (1 thread): 1 MB blocks +17/+30/+28%, 2 MB +10/+17/+26%, 8 MB -0/-8/-0%
+# vs 4 MB; 4 MB keeps the scratch of a 56x56x64 layer in one block (3.6 MB) without growing further.
 WINOGRAD_BLOCK_BYTES = 4 << 20
-# Tiles per transform chunk inside the kernels: bounds the P/Q/O row buffers. Measured: wider chunks
-# only got faster (per-loop overhead dominates), so this is a memory bound, not a tuning knob.
+# Tiles per chunk of the kernels' vector passes: bounds the Q/S row buffer (alpha^2 x chunk floats).
+# Measured: wider chunks only got faster (per-loop overhead dominates), so this is a memory bound.
 WINOGRAD_CHUNK_TILES = 1024
 
 # Cost model. Two absolute models of measured time on this machine (1 thread, thread CPU time, fitted by
