@@ -63,7 +63,11 @@ def _ref_reshape(node, x):
 
 
 def _flatten_shape(node, shape):
-    axis = U.norm_axis(int(node.attrs.get("axis", 1)), len(shape) + 1, "Flatten axis")
+    """ONNX Flatten: axis in [-r, r]; a negative axis counts from r (axis=-1 keeps the last dim apart)."""
+    axis = int(node.attrs.get("axis", 1))
+    if not -len(shape) <= axis <= len(shape):
+        raise ShapeError(f"Flatten axis {axis} is out of range for rank {len(shape)}")
+    axis = axis + len(shape) if axis < 0 else axis
     return (U.numel(shape[:axis]), U.numel(shape[axis:]))
 
 

@@ -19,7 +19,9 @@ CASES = [
     Case("Reshape", [X, a(2, 13, 63)], const_inputs=(1,), id="explicit"),
     Case("Reshape", [np.arange(6, dtype=np.int64), a(2, 3)], const_inputs=(1,), id="int64"),
     Case("Flatten", [X], {"axis": 1}, id="axis1"),
+    # axis=-1 -> (2*13*7, 9): negative Flatten axes count from the rank (was rank + 1; ORT caught it).
     Case("Flatten", [X], {"axis": -1}, id="neg-axis"),
+    Case("Flatten", [X], {"axis": 4}, id="axis-rank"),
     Case("Flatten", [X], {"axis": 0}, id="axis0"),
     Case("Squeeze", [X[:, :, :1], a(-2)], const_inputs=(1,), id="neg-axis-input"),
     Case("Squeeze", [X[:1, :, :1]], {"axes": [0, 2]}, id="attr"),

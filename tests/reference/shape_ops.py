@@ -19,7 +19,8 @@ def _reshape(attrs, x):
 
 def _flatten(attrs, x):
     a = np.asarray(x[0])
-    axis = attrs.get("axis", 1) % (a.ndim + 1) if attrs.get("axis", 1) < 0 else attrs.get("axis", 1)
+    axis = attrs.get("axis", 1)
+    axis = axis + a.ndim if axis < 0 else axis  # ONNX: negative counts from the rank
     outer = int(np.prod(a.shape[:axis]))
     return [a.reshape(outer, a.size // outer if outer else 0)]
 
