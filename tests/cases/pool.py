@@ -27,6 +27,11 @@ CASES = [
     Case("GlobalAveragePool", [X], id="odd"),
     Case("GlobalAveragePool", [rng(3).standard_normal((1, 1, 1, 1)).astype(np.float32)], id="1x1"),
     Case("GlobalMaxPool", [X], id="odd"),
+    Case("GlobalAveragePool", [rng(4).standard_normal((2, 5, 11)).astype(np.float32)], id="3d"),
+    Case("GlobalMaxPool", [rng(5).standard_normal((1, 3, 4, 5, 6)).astype(np.float32)], id="5d"),
+    # 1-D pooling (N, C, L): the 2-D kernel declines, the N-D reference runs.
+    Case("MaxPool", [rng(6).standard_normal((2, 3, 17)).astype(np.float32)], {"kernel_shape": [3], "strides": [2],
+                                                                            "pads": [1, 1]}, id="1d"),
     Case("LpPool", [S], {"kernel_shape": [2, 3], "strides": [1, 2], "pads": [1, 0, 0, 1], "p": 2}, id="p2"),
     Case("LpPool", [S], {"kernel_shape": [3, 3], "p": 1}, id="p1"),
 ]

@@ -12,6 +12,7 @@ CASES = [
     Case("ReduceMean", [X], {"axes": [1]}, id="channel"),
     Case("ReduceMean", [X], {"axes": [0, 2]}, id="non-contiguous"),
     Case("ReduceMean", [X], {}, id="all"),
+    Case("ReduceMean", [X], {"keepdims": 0}, id="all-to-scalar"),
     Case("ReduceSum", [X], {"axes": [1], "keepdims": 0}, id="attr"),
     Case("ReduceSum", [X, np.array([-2, -1], np.int64)], {}, const_inputs=(1,), id="axes-input"),
     Case("ReduceMax", [X], {"axes": [3]}, id="last"),

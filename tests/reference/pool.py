@@ -19,6 +19,14 @@ def _out_len(n, k, s, d, pb, pe, ceil_mode):
 
 def _pool(attrs, x, is_max):
     x = np.asarray(x, np.float64)
+    if x.ndim == 3:  # 1-D pooling as 2-D with a unit height
+        a = dict(attrs)
+        a["kernel_shape"] = [1] + list(attrs["kernel_shape"])
+        a["strides"] = [1] + list(attrs.get("strides", [1]))
+        a["dilations"] = [1] + list(attrs.get("dilations", [1]))
+        p = attrs.get("pads", [0, 0])
+        a["pads"] = [0, p[0], 0, p[1]]
+        return [_pool(a, x[:, :, None, :], is_max)[0][:, :, 0, :]]
     N, C, H, W = x.shape
     kh, kw = attrs["kernel_shape"]
     sh, sw = attrs.get("strides", [1, 1])
