@@ -248,8 +248,7 @@ def compress_graph(graph, kind: str, block_size: int = 0, asymmetric: bool = Fal
     (kind "fp32" keeps a layer float); a params file's entries may also carry "scale"/"zero" (from
     calibration), "bias_kind" ("fp16": a Conv bias stored fp16 when that is lossless enough) and
     "explicit" (compress even a layer below MIN_COMPRESSED_ELEMENTS). Returns a report: per-layer
-    storage, error, and what was kept float
-    and why. Raises ValueError when nothing was compressed (a silent no-op is a bug)."""
+    storage, error, and what was kept float and why. Raises ValueError when nothing was compressed (a silent no-op is a bug)."""
     rows = []
     users: dict = {}
     for n in graph.nodes:

@@ -298,6 +298,18 @@ def test_a_tight_budget_moves_layers_up(work):
     assert rep["counts"]["fp16"] > 0 and rep["counts"]["int4"] == 0
 
 
+def test_measured_sensitivity_records_each_layer(work):
+    _, src = work
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Q.CalibrationWarning)
+        _, rep = Q.choose_precision(src, _inputs(FEW), _inputs(3, seed=900), max_rel_error=0.03,
+                                    sensitivity="measured", progress=False)
+    measured = [s.get("measured_int4") for s in rep["sensitivity"].values()]
+    assert all(m is not None and m > 0 for m in measured) and rep["budget_met"]
+    with pytest.raises(ParamsError, match="budget"):
+        Q.choose_precision(src, _inputs(2), _inputs(1), progress=False)
+
+
 # ----- full int8 experiment ---------------------------------------------------------------------------------
 def test_int8_gemm_matches_float_reference():
     from jitmnn.quant import full_int8 as F

@@ -35,6 +35,9 @@ PERCENTILE = 99.99
 # Clipping ratios tried per weight row/block ("percentile"/"kl"); 1.0 is max |w| (minmax).
 CLIP_RATIOS = (1.0, 0.99, 0.98, 0.96, 0.94, 0.92, 0.9, 0.87, 0.84, 0.8, 0.75, 0.7)
 DEFAULT_BLOCK = {8: 0, 4: 32}
+# A bias stored fp16 saves 2 bytes per channel but adds a compressed-part entry (~110 bytes) to the
+# file header: only worth it from this many channels on.
+MIN_FP16_BIAS = 64
 
 
 class CalibrationWarning(UserWarning):
@@ -447,7 +450,9 @@ def layer_entries(graph, layers, stats, method, bits, block, bias_fp16=True, kin
             e["proxy_error"] = weighted_error(w, compress(w, kind).to_float(), imp)
         else:
             e["proxy_error"] = 0.0
-        if bias_fp16 and kind != "fp32" and n.op in ("Conv", "ConvTranspose"):
+        bias = graph.constants.get(n.inputs[2]) if len(n.inputs) > 2 and n.inputs[2] else None
+        if (bias_fp16 and kind != "fp32" and n.op in ("Conv", "ConvTranspose") and bias is not None
+                and bias.size >= MIN_FP16_BIAS):
             e["bias"] = "fp16"
         e["activation"] = {"input": s_in.summary(method), "output": s_out.summary("minmax")}
         entries[n.name] = e

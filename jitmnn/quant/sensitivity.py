@@ -116,12 +116,20 @@ def _weight_bytes(w, kind, block):
 
 def choose_precision(model, calibration_inputs, heldout_inputs, *, max_rel_error: float | None = None,
                      min_top1: float | None = None, method: str = "percentile", samples: int | None = None,
-                     out=None, progress: bool = True):
+                     sensitivity: str = "estimate", probe_samples: int = 2, out=None, progress: bool = True):
     """Per-layer int4/int8/fp16 under an accuracy budget (max relative output error over the held-out
     inputs and/or minimum top-1 agreement with fp32). Returns (params dict, report dict with the choice
-    per layer, the measured accuracy of every assignment tried, and the bytes)."""
+    per layer, the measured accuracy of every assignment tried, and the bytes).
+
+    sensitivity="estimate" orders layers by the calibration-statistics estimate (no extra runs);
+    "measured" quantizes one layer at a time (the rest fp32) and measures the model's output error on
+    the first `probe_samples` held-out inputs: one model build per layer and storage, slower but it sees
+    what the estimate cannot (a layer right before the output matters more than its own error says;
+    on PP-OCRv4 det the estimate needed 24 fp16 layers for a 5% budget)."""
     if max_rel_error is None and min_top1 is None:
         raise P.ParamsError("give an accuracy budget: max_rel_error and/or min_top1")
+    if sensitivity not in ("estimate", "measured"):
+        raise P.ParamsError(f"sensitivity must be 'estimate' or 'measured', got {sensitivity!r}")
     graph, sha, name = prepare_graph(model)
     layers, stats, seen = collect(graph, calibration_inputs, samples, method, progress, "calibrating")
     heldout = list(heldout_inputs)
@@ -172,25 +180,45 @@ def choose_precision(model, calibration_inputs, heldout_inputs, *, max_rel_error
         return at(lo)
 
     names = [n.name for n in layers]
+    probe = heldout[:max(1, probe_samples)]
+
+    def damage(kind):
+        """Each layer's own effect on the output (the rest fp32): measured, or the estimate."""
+        if sensitivity == "estimate":
+            return {k: sens[k][kind] for k in names}
+        from .calibrate import Progress
+
+        bar = Progress(len(names), f"measuring {kind} sensitivity", enabled=progress)
+        for k in names:
+            entries = layer_entries(graph, layers, stats, method, 8, 0, True,
+                                    {x: (kind if x == k else "fp32") for x in names})
+            m = metrics(ref[:len(probe)], outputs_of(_fake_quant_graph(graph, layers, entries), probe))
+            sens[k][f"measured_{kind}"] = m["rel_error_mean"]
+            bar.update()
+        bar.close()
+        return {k: sens[k][f"measured_{kind}"] for k in names}
+
     kinds = {k: "int8" for k in names}
     entries, m = evaluate(kinds)
     if not _within(m, max_rel_error, min_top1):
-        order = sorted(names, key=lambda k: -sens[k]["int8"])
+        d8 = damage("int8")
+        order = sorted(names, key=lambda k: -d8[k])
         kinds, entries, m = bisect(order, kinds, (entries, m), "fp16", want_max=False)
     else:
-        int8 = [k for k in names if kinds[k] == "int8"]
-        order = sorted(int8, key=lambda k: sens[k]["int4"] / max(sens[k]["bytes"]["int8"] - sens[k]["bytes"]["int4"], 1))
+        d4 = damage("int4")
+        order = sorted(names, key=lambda k: d4[k] / max(sens[k]["bytes"]["int8"] - sens[k]["bytes"]["int4"], 1))
         kinds, entries, m = bisect(order, kinds, (entries, m), "int4", want_max=True)
     met = _within(m, max_rel_error, min_top1)
     params = P.new_params(sha, name.rsplit("/", 1)[-1], {
         "method": method, "bits": "mixed", "samples": seen, "heldout_samples": len(heldout),
-        "budget": {"max_rel_error": max_rel_error, "min_top1": min_top1}, "budget_met": met, "heldout": m})
+        "budget": {"max_rel_error": max_rel_error, "min_top1": min_top1}, "budget_met": met, "heldout": m,
+        "sensitivity": sensitivity})
     params["layers"] = entries
     if out is not None:
         P.save(params, out)
     total = {k: sum(sens[n]["bytes"][k] for n in names) for k in ("fp32",)}
     chosen = sum(sens[n]["bytes"][kinds[n]] for n in names)
-    report = {"choice": {n: kinds[n] for n in names}, "sensitivity": sens, "heldout": m, "budget_met": met,
+    report = {"choice": {n: kinds[n] for n in names}, "sensitivity": sens, "sensitivity_mode": sensitivity, "heldout": m, "budget_met": met,
               "tried": tried, "weight_bytes_fp32": total["fp32"], "weight_bytes_chosen": chosen,
               "counts": {k: sum(v == k for v in kinds.values()) for k in ("int4", "int8", "fp16")}}
     return params, report
@@ -198,11 +226,16 @@ def choose_precision(model, calibration_inputs, heldout_inputs, *, max_rel_error
 
 def format_choice(report: dict) -> str:
     """The chosen storage per layer with its estimated sensitivity, then the measured accuracy."""
-    lines = [f"{'layer':<34} {'choice':<6} {'est. int4':>10} {'est. int8':>10} {'KB fp32':>9} {'KB chosen':>10}"]
+    lines = [f"{'layer':<34} {'choice':<6} {'est. int4':>10} {'est. int8':>10} {'meas. int4':>10} {'meas. int8':>10} "
+             f"{'KB fp32':>9} {'KB chosen':>10}"]
+
+    def cell(v):
+        return f"{v:>10.2e}" if v is not None else f"{'-':>10}"
+
     for n, k in report["choice"].items():
         s = report["sensitivity"][n]
-        lines.append(f"{n[:34]:<34} {k:<6} {s['int4']:>10.2e} {s['int8']:>10.2e} {s['bytes']['fp32'] / 1e3:>9.1f} "
-                     f"{s['bytes'][k] / 1e3:>10.1f}")
+        lines.append(f"{n[:34]:<34} {k:<6} {s['int4']:>10.2e} {s['int8']:>10.2e} {cell(s.get('measured_int4'))} "
+                     f"{cell(s.get('measured_int8'))} {s['bytes']['fp32'] / 1e3:>9.1f} {s['bytes'][k] / 1e3:>10.1f}")
     c, h = report["counts"], report["heldout"]
     lines.append(f"int4 x{c['int4']}, int8 x{c['int8']}, fp16 x{c['fp16']}: weights "
                  f"{report['weight_bytes_fp32'] / 1e6:.2f} MB -> {report['weight_bytes_chosen'] / 1e6:.2f} MB; held-out "
