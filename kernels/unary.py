@@ -102,7 +102,8 @@ def unary_basic(x, out, code, p0, p1):
 
 @kernel
 def unary(x, out, code, p0, p1):
-    """Transcendental unary ops (sigmoid, tanh, exp, erf, gelu, ...): out = f_code(x)."""
+    """Transcendental unary ops (sigmoid, tanh, exp, erf, gelu, ...): out = f_code(x). Not in-place safe
+    (exp_row keeps 2^k bits in `out` while it still reads x); unary_basic is."""
     n = x.shape[0]
     one = np.float32(1.0)
     zero = np.float32(0.0)

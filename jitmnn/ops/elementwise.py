@@ -1,5 +1,7 @@
 """Binary broadcast ops (numpy/ONNX multidirectional broadcasting): Add, Sub, Mul, Div, Pow, Max, Min,
-plus the comparison/selection ops shape arithmetic needs (Equal, Less, Greater, Where, Not, And, Or).
+PRelu, Mod, plus the comparison/selection ops shape arithmetic needs (Equal, Less, Greater, Where, ...).
+Like Conv, a binary node may carry a fused `activation` / `activation_params` (kernels/act.py names):
+the converter can fold ResNet's residual Add -> Relu into one node.
 
 The float32 kernel (kernels/elementwise.py) takes every broadcast pattern through one signature: `collapse`
 merges dims with the same broadcast pattern and expresses each operand as element strides in a 4-D box.
@@ -9,7 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from jitmnn.kernels import act
 from jitmnn.kernels import elementwise as K
+from jitmnn.kernels import unary as KU
 
 from ..errors import ShapeError
 from . import _util as U
@@ -91,6 +95,8 @@ def _binary_reference(node, x):
         out = _NUMPY[node.op](a, b)
         for extra in x[2:]:  # variadic Max / Min
             out = _NUMPY[node.op](out, np.asarray(extra))
+    if node.attrs.get("activation"):
+        out = act.numpy_apply(out, node.attrs["activation"], node.attrs.get("activation_params", ()))
     return [np.asarray(out).astype(a.dtype, copy=False)]
 
 
@@ -101,7 +107,24 @@ def _setup_binary(ctx):
     nsplit = 1
     if rows < 4 * max(ctx.threads, 2):  # too few rows to share: cut each row into pieces as well
         nsplit = max(1, min(4 * max(ctx.threads, 2), int(shape[3]) // 4096))
-    return (shape, sa, sb, K.CODES[ctx.node.op], nsplit, [c is not None for c in ctx.consts])
+    return (shape, sa, sb, K.CODES[ctx.node.op], nsplit, _fused_activation(ctx))
+
+
+def _fused_activation(ctx):
+    """(code, p0, p1) of a fused activation attribute (e.g. a residual Add followed by ReLU), or None.
+    Applied in place on the output right after the binary pass, while it is still in cache."""
+    name = ctx.attr("activation")
+    if not name:
+        return None
+    code = act.NAMES[name]
+    params = list(ctx.attr("activation_params") or [0.0, 0.0]) + [0.0, 0.0]
+    return code, np.float32(params[0]), np.float32(params[1])
+
+
+def _apply_activation(fused, out_flat):
+    if fused is not None:
+        code, p0, p1 = fused
+        KU.unary_basic(out_flat, out_flat, code, p0, p1)
 
 
 def _pack_binary(ctx):
@@ -116,18 +139,26 @@ def _operands(packed, ins):
 
 
 def _run_binary(packed, params, ins, outs, scratch):
-    shape, sa, sb, op, _, _ = params
+    shape, sa, sb, op, _, fused = params
     a, b = _operands(packed, ins)
-    K.binary(a, b, outs[0].reshape(-1), shape, sa, sb, op)
+    out = outs[0].reshape(-1)
+    K.binary(a, b, out, shape, sa, sb, op)
+    _apply_activation(fused, out)
 
 
 def _run_binary_parallel(packed, params, ins, outs, scratch):
-    shape, sa, sb, op, nsplit, _ = params
+    shape, sa, sb, op, nsplit, fused = params
     a, b = _operands(packed, ins)
-    K.binary_parallel(a, b, outs[0].reshape(-1), shape, sa, sb, op, nsplit)
+    out = outs[0].reshape(-1)
+    K.binary_parallel(a, b, out, shape, sa, sb, op, nsplit)
+    _apply_activation(fused, out)
 
 
 def _applies_binary(ctx):
+    # Only piecewise-linear activations are fused (in place): the exp-based ones use the output buffer
+    # as scratch, so they cannot run in place; the reference serves the rest.
+    if ctx.attr("activation") and act.NAMES.get(ctx.attr("activation"), -1) not in KU.BASIC:
+        return False
     return len(ctx.in_shapes) == 2 and U.all_f32(ctx) and collapse(ctx.out_shapes[0], ctx.in_shapes[0], ctx.in_shapes[1]) is not None
 
 

@@ -63,6 +63,11 @@ CASES += [
     Case("Xor", [NCHW > 0, CH > 0], id="bool"),
     Case("Not", [NCHW > 0], id="bool"),
     Case("Where", [NCHW > 0, NCHW, CH], id="f32"),
+    # Fused activations on a binary node (residual Add + ReLU; Mul + Clip; Add + Sigmoid).
+    Case("Add", [NCHW, NCHW2], {"activation": "relu"}, id="fused-relu"),
+    Case("Mul", [NCHW, CH], {"activation": "clip", "activation_params": [-0.5, 0.5]}, const_inputs=(1,),
+         id="fused-clip"),
+    Case("Add", [BTC, C], {"activation": "sigmoid"}, const_inputs=(1,), id="fused-sigmoid"),
     Case("PRelu", [NCHW, CH], const_inputs=(1,), id="per-channel-slope"),
     Case("PRelu", [BTC, np.array([0.25], np.float32)], const_inputs=(1,), id="scalar-slope"),
     Case("Max", [NCHW, CH, NC11], id="variadic-3"),

@@ -36,8 +36,22 @@ def _trunc_div(x, y):
     return x / y
 
 
+def _activation(attrs, y):
+    """A fused activation attribute, written out from its definition."""
+    name, p = attrs.get("activation"), list(attrs.get("activation_params", [0, 0]))
+    if not name:
+        return y
+    if name == "relu":
+        return np.where(y > 0, y, 0.0)
+    if name == "clip":
+        return np.minimum(np.maximum(y, p[0]), p[1])
+    if name == "sigmoid":
+        return 1 / (1 + np.exp(-y))
+    raise NotImplementedError(name)
+
+
 def _bin(fn):
-    return lambda attrs, x: [_broadcast_loop(x[0], x[1], fn)]
+    return lambda attrs, x: [_activation(attrs, _broadcast_loop(x[0], x[1], fn))]
 
 
 REFERENCES = {
