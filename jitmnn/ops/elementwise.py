@@ -159,7 +159,8 @@ def _applies_binary(ctx):
     # as scratch, so they cannot run in place; the reference serves the rest.
     if ctx.attr("activation") and act.NAMES.get(ctx.attr("activation"), -1) not in KU.BASIC:
         return False
-    return len(ctx.in_shapes) == 2 and U.all_f32(ctx) and collapse(ctx.out_shapes[0], ctx.in_shapes[0], ctx.in_shapes[1]) is not None
+    return (len(ctx.in_shapes) == 2 and U.all_f32(ctx)
+            and collapse(ctx.out_shapes[0], ctx.in_shapes[0], ctx.in_shapes[1]) is not None)
 
 
 def _pack_bytes(ctx):

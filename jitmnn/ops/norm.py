@@ -54,7 +54,8 @@ def _run_bn(packed, params, ins, outs, scratch):
 register_op(OpDef("BatchNormalization", _infer_bn, _ref_bn))
 register_algorithm(Algorithm(
     "BatchNormalization", "numba", run=_run_bn, pack=_pack_bn,
-    applies=lambda ctx: U.all_f32(ctx, [0]) and all(c is not None for c in ctx.consts[1:5]) and len(ctx.out_shapes) == 1,
+    applies=lambda ctx: (U.all_f32(ctx, [0]) and all(c is not None for c in ctx.consts[1:5])
+                         and len(ctx.out_shapes) == 1),
     weight_bytes=lambda ctx: 8 * ctx.in_shapes[0][1], cost=U.cost_elements,
     doc="per-channel scale/shift precomputed at prepare"))
 
@@ -130,7 +131,7 @@ def _applies_ln(ctx):
 register_op(OpDef("LayerNormalization", _infer_ln, _ref_ln))
 register_algorithm(Algorithm(
     "LayerNormalization", "numba", run=_run_ln, pack=_pack_ln, setup=_setup_ln, applies=_applies_ln,
-    weight_bytes=lambda ctx: 8 * U.numel(ctx.in_shapes[0][U.norm_axis(int(ctx.attr("axis", -1)), len(ctx.in_shapes[0])):]),
+    weight_bytes=lambda ctx: 8 * _setup_ln(ctx)[0][1],
     cost=lambda ctx: U.cost_elements(ctx, 2.0), doc="two-pass mean/variance per row"))
 
 

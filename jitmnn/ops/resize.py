@@ -211,5 +211,6 @@ def _run(packed, params, ins, outs, scratch):
 
 register_op(OpDef("Resize", _infer, _reference))
 register_algorithm(Algorithm("Resize", "numba", run=_run, applies=_applies, setup=_setup,
-                             cost=lambda ctx: U.cost_elements(ctx, 1.5 if ctx.attr("mode", "nearest") == "nearest" else 3.0),
+                             cost=lambda ctx: U.cost_elements(ctx, 1.5 if ctx.attr("mode", "nearest") == "nearest"
+                                                              else 3.0),
                              doc="gather / bilinear blend from index tables built at plan time"))

@@ -34,7 +34,8 @@ def reshape_target(in_shape, spec, allowzero=0) -> tuple:
     for i, d in enumerate(spec):
         if d == 0 and not allowzero:
             if i >= len(in_shape):
-                raise ShapeError(f"Reshape shape {spec}: 0 at position {i} but the input {tuple(in_shape)} has rank {len(in_shape)}")
+                raise ShapeError(f"Reshape shape {spec}: 0 at position {i} but the input {tuple(in_shape)} "
+                                 f"has rank {len(in_shape)}")
             out.append(int(in_shape[i]))
         else:
             out.append(d)
@@ -411,7 +412,8 @@ def _infer_gather(node, shapes, dtypes, consts):
     if ind is not None:
         ind = np.asarray(ind)
         if ind.size and (ind.min() < -data[axis] or ind.max() >= data[axis]):
-            raise ShapeError(f"Gather indices {ind.min()}..{ind.max()} out of range for axis {axis} of size {data[axis]}")
+            raise ShapeError(f"Gather indices {ind.min()}..{ind.max()} out of range for axis {axis} "
+                             f"of size {data[axis]}")
     return [(tuple(data[:axis]) + tuple(idx) + tuple(data[axis + 1:]), dtypes[0])]
 
 
