@@ -42,7 +42,10 @@ def cpu_snapshot():
 
 def interference(a, b) -> dict:
     """CPU used by other processes (in cores) and stolen by the hypervisor while we were timing."""
-    wall_ticks = max(b[0] - a[0], 1e-9) * os.sysconf("SC_CLK_TCK")
+    wall = b[0] - a[0]
+    if wall < 0.25:  # /proc/stat counts in 10 ms ticks: too coarse to say anything about a shorter window
+        return {"foreign_cores": None, "steal_cores": None}
+    wall_ticks = wall * os.sysconf("SC_CLK_TCK")
     return {"foreign_cores": round(max(0.0, (b[1] - a[1]) - (b[3] - a[3])) / wall_ticks, 3),
             "steal_cores": round((b[2] - a[2]) / wall_ticks, 3)}
 
