@@ -298,8 +298,8 @@ def bench_startup(args, prepared: dict, log) -> dict:
             "numba_imported": ok[0].get("numba_imported") if ok else None,
             "error": None if ok else runs[-1].get("error")}
         r = res[f"import_{runtime}"]
-        log(f"import {runtime:<7}: {_f(r['import_s'] and r['import_s'] * 1e3)} ms, RSS {_f(r['rss_before_mb'], '{:.0f}')}"
-            f" -> {_f(r['rss_after_mb'], '{:.0f}')} MB (process wall {_f(r['process_wall_s'], '{:.2f}')} s)"
+        log(f"import {runtime:<7}: {_f(r['import_s'] and r['import_s'] * 1e3)} ms, "
+            f"RSS {_f(r['rss_before_mb'], '{:.0f}')} -> {_f(r['rss_after_mb'], '{:.0f}')} MB (process wall {_f(r['process_wall_s'], '{:.2f}')} s)"
             + (f", imports numba: {r['numba_imported']}" if runtime == "jitmnn" else "")
             + (f" ERROR {r['error']}" if r["error"] else ""))
     if "jmnn" not in item:
@@ -328,7 +328,8 @@ def bench_startup(args, prepared: dict, log) -> dict:
             log(f"{label:<13}: ERROR {r['error']}")
             continue
         log(f"{label:<13}: import {_f(r['import_s'], '{:.2f}')} s, load {_f(r['load_s'], '{:.2f}')} s, "
-            f"first run {_f(r['first_run_s'], '{:.2f}')} s, second {_f(r['second_run_s'] and r['second_run_s'] * 1e3)} ms;"
+            f"first run {_f(r['first_run_s'], '{:.2f}')} s, "
+            f"second {_f(r['second_run_s'] and r['second_run_s'] * 1e3)} ms;"
             f" process wall {_f(r['process_wall_s'], '{:.2f}')} s; RSS after first run "
             f"{_f(r['rss_after_first_mb'], '{:.0f}')} MB, peak {_f(r['peak_rss_mb'], '{:.0f}')} MB")
     log(f"cold compile wrote {cache_bytes / 1e6:.1f} MB of Numba cache")
