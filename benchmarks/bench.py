@@ -299,7 +299,8 @@ def bench_startup(args, prepared: dict, log) -> dict:
             "error": None if ok else runs[-1].get("error")}
         r = res[f"import_{runtime}"]
         log(f"import {runtime:<7}: {_f(r['import_s'] and r['import_s'] * 1e3)} ms, "
-            f"RSS {_f(r['rss_before_mb'], '{:.0f}')} -> {_f(r['rss_after_mb'], '{:.0f}')} MB (process wall {_f(r['process_wall_s'], '{:.2f}')} s)"
+            f"RSS {_f(r['rss_before_mb'], '{:.0f}')} -> {_f(r['rss_after_mb'], '{:.0f}')} MB "
+            f"(process wall {_f(r['process_wall_s'], '{:.2f}')} s)"
             + (f", imports numba: {r['numba_imported']}" if runtime == "jitmnn" else "")
             + (f" ERROR {r['error']}" if r["error"] else ""))
     if "jmnn" not in item:
