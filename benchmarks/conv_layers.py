@@ -97,7 +97,6 @@ def _best_ms(fn, repeat):
 
 
 def _ort_session(x, w, b, attrs):
-    import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 

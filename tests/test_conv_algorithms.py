@@ -1,6 +1,7 @@
-"""Conv algorithm behaviour beyond the registry-wide equivalence test. The im2col tile loop: with tiles narrower than the output (memory="low", or a small tile knob) every
-tile boundary -- mid-row, exact row ends, a ragged last tile -- must give the reference's answer, and
-scratch_bytes must shrink with the tile."""
+"""Conv-family algorithm behaviour beyond the registry-wide equivalence test. The im2col tile loop: with
+tiles narrower than the output (memory="low", or a small tile knob) every tile boundary -- mid-row, exact
+row ends, a ragged last tile -- must give the reference's answer, and scratch_bytes must shrink with the
+tile. Also: depthwise 1 vs 2 threads, ConvTranspose col2im tiles, read-only (memmap-like) weights."""
 
 import numpy as np
 import pytest
