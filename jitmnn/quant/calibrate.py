@@ -51,8 +51,8 @@ class Progress:
 
     WIDTH = 30
 
-    def __init__(self, total, label="calibrating", stream=None, enabled=True):
-        self.total, self.label, self.enabled = total, label, enabled
+    def __init__(self, total, label="calibrating", stream=None, enabled=True, unit="sample"):
+        self.total, self.label, self.enabled, self.unit = total, label, enabled, unit
         self.stream = stream or sys.stderr
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
         self.t0 = time.perf_counter()
@@ -80,8 +80,8 @@ class Progress:
             filled = int(self.WIDTH * min(self.done, self.total) / self.total)
             bar = "#" * filled + "." * (self.WIDTH - filled)
             eta = rate * max(self.total - self.done, 0)
-            return f"{self.label} [{bar}] {self.done}/{self.total}  {rate:.2f} s/sample  eta {eta:.0f} s"
-        return f"{self.label} {self.done} samples  {rate:.2f} s/sample"
+            return f"{self.label} [{bar}] {self.done}/{self.total}  {rate:.2f} s/{self.unit}  eta {eta:.0f} s"
+        return f"{self.label} {self.done} {self.unit}s  {rate:.2f} s/{self.unit}"
 
     def close(self):
         if self.enabled and self.tty:

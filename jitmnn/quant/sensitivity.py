@@ -188,7 +188,7 @@ def choose_precision(model, calibration_inputs, heldout_inputs, *, max_rel_error
             return {k: sens[k][kind] for k in names}
         from .calibrate import Progress
 
-        bar = Progress(len(names), f"measuring {kind} sensitivity", enabled=progress)
+        bar = Progress(len(names), f"measuring {kind} sensitivity", enabled=progress, unit="layer")
         for k in names:
             entries = layer_entries(graph, layers, stats, method, 8, 0, True,
                                     {x: (kind if x == k else "fp32") for x in names})
