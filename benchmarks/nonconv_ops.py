@@ -71,6 +71,8 @@ def cases():
         ("Softmax last axis (rec head 40x6625)", "Softmax", [t(1, 40, 6625) * 8], {"axis": -1}, (), None),
         ("MaxPool 3x3 s2 p1 (resnet 64x112x112)", "MaxPool", [t(1, 64, 112, 112)],
          {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}, (), None),
+        ("AveragePool 3x2 s3x2 (rec 480x3x80)", "AveragePool", [t(1, 480, 3, 80)],
+         {"kernel_shape": [3, 2], "strides": [3, 2], "pads": [0, 0, 0, 0]}, (), None),
         ("GlobalAveragePool (96x160x160)", "GlobalAveragePool", [t(1, 96, 160, 160)], {}, (), None),
         ("Resize nearest x2 (det 96x80x80)", "Resize", [mid, np.zeros(0, np.float32),
                                                        np.array([1, 1, 2, 2], np.float32)],

@@ -2,8 +2,7 @@
 
 Window bounds follow ONNX Runtime / PyTorch: a window starts at oh*stride - pad_top, is cut to the
 padded extent (H + pad_bottom) for the count_include_pad divisor, then to the real image for the values.
-Loops run per output row over input rows (row slices, explicit 0 <= w < W tests the compiler can use to
-drop Numba's negative-index wraparound), with the mode branch outside the loops."""
+The mode branch sits outside the loops."""
 
 import numpy as np
 
@@ -14,52 +13,68 @@ MAX, AVG = 0, 1
 
 @kernel
 def pool2d(x, out, tmp, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, mode, include_pad):
-    """x: [P, H, W], out: [P, OH, OW], tmp: float32 scratch of W; mode MAX or AVG; include_pad: AVG
-    divides by the window cut to the padded extent. Separable: for each output row, the window's input
-    rows are first reduced into tmp (contiguous, vectorised), then each kernel column j reduces a strided
-    slice of tmp into the output row (ow range where tap j is inside the image, no per-tap bounds tests).
-    Taps compare with max() (a select, not a branch: random data made the branch mispredict 3x)."""
+    """x: [P, H, W], out: [P, OH, OW], tmp: float32 scratch of W + sw * ceil(W / sw); mode MAX or AVG;
+    include_pad: AVG divides by the window cut to the padded extent.
+    Separable: for each output row the window's input rows are reduced into a row (contiguous,
+    vectorised); that row is split by column phase (w = k*sw + phase), so every kernel column j reads a
+    contiguous run of one phase and reduces it into the output row over the ow range where the tap is
+    inside the image: no per-tap bounds tests, and the loops vectorise (a strided-tap version was 1.7x
+    slower, a per-window one 8x). max() is a select, not an `if v > m` branch (which mispredicts on
+    real data). MAX starts from the lowest finite float, not -inf (fastmath assumes no infinities)."""
     P, H, W = x.shape
     OH, OW = out.shape[1], out.shape[2]
+    WP = (W + sw - 1) // sw  # columns per phase
+    row = tmp[:W]
+    ph2 = tmp[W:W + sw * WP].reshape(sw, WP)
     for p in range(P):
-        xp = x[p]
         for oh in range(OH):
-            orow = out[p, oh]
             h0 = oh * sh - pt
             nh = 0
             for i in range(kh):
                 h = h0 + i * dh
                 if h < 0 or h >= H:
                     continue
-                xr = xp[h]
                 if nh == 0:
                     for w in range(W):
-                        tmp[w] = xr[w]
+                        row[w] = x[p, h, w]
                 elif mode == MAX:
                     for w in range(W):
-                        tmp[w] = max(tmp[w], xr[w])
+                        row[w] = max(row[w], x[p, h, w])
                 else:
                     for w in range(W):
-                        tmp[w] += xr[w]
+                        row[w] += x[p, h, w]
                 nh += 1
-            init = np.float32(-np.inf) if mode == MAX else np.float32(0.0)
+            orow = out[p, oh]
+            init = np.float32(-3.4028234e38) if mode == MAX else np.float32(0.0)
             for ow in range(OW):
                 orow[ow] = init
-            if nh > 0:
-                for j in range(kw):
-                    off = j * dw - pl
-                    lo = 0 if off >= 0 else (-off + sw - 1) // sw
-                    hi = min(OW, (W - 1 - off) // sw + 1) if W - 1 - off >= 0 else 0
-                    if hi <= lo:
-                        continue
-                    src = tmp[lo * sw + off:(hi - 1) * sw + off + 1:sw]
-                    dst = orow[lo:hi]
-                    if mode == MAX:
-                        for i in range(hi - lo):
-                            dst[i] = max(dst[i], src[i])
-                    else:
-                        for i in range(hi - lo):
-                            dst[i] += src[i]
+            if nh == 0:
+                continue
+            # Split the reduced row by column phase (w = k*sw + phase) so that each tap j reads a
+            # contiguous run: tap j of output ow is column ow*sw + off = (ow + base)*sw + phase.
+            for ph in range(sw):
+                dst = ph2[ph]
+                k = 0
+                for w in range(ph, W, sw):
+                    dst[k] = row[w]
+                    k += 1
+            for j in range(kw):
+                off = j * dw - pl
+                phase = off % sw
+                base = (off - phase) // sw
+                lo = max(0, -base)
+                cnt = (W - 1 - phase) // sw + 1  # columns in this phase
+                hi = min(OW, cnt - base)
+                if hi <= lo:
+                    continue
+                src = ph2[phase, lo + base:hi + base]
+                dst = orow[lo:hi]
+                if mode == MAX:
+                    for i in range(hi - lo):
+                        dst[i] = max(dst[i], src[i])
+                else:
+                    for i in range(hi - lo):
+                        dst[i] += src[i]
             if mode == AVG:
                 hp = min(h0 + kh, H + pb) - h0
                 for ow in range(OW):

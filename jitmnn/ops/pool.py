@@ -116,9 +116,14 @@ def _run_pool(packed, params, ins, outs, scratch):
     x = ins[0]
     n, c, h, w = x.shape
     o = outs[0]
-    tmp = scratch[:4 * w].view(np.float32)
+    tmp = scratch[:_scratch_floats(w, s[1]) * 4].view(np.float32)
     K.pool2d(x.reshape(n * c, h, w), o.reshape(n * c, o.shape[2], o.shape[3]), tmp, k[0], k[1], s[0], s[1],
              pb[0], pb[1], pe[0], pe[1], d[0], d[1], mode, include)
+
+
+def _scratch_floats(w, sw):
+    """The reduced input row plus its phase-split copy (kernels/pool.py pool2d)."""
+    return w + sw * (-(-w // sw))
 
 
 def _cost_pool(ctx):
@@ -129,8 +134,11 @@ def _cost_pool(ctx):
 for _op in ("MaxPool", "AveragePool"):
     register_op(OpDef(_op, _infer_pool, _ref_pool))
     register_algorithm(Algorithm(_op, "numba", run=_run_pool, applies=_applies_pool, setup=_setup_pool,
-                                 scratch_bytes=lambda ctx: 4 * int(ctx.in_shapes[0][-1]), cost=_cost_pool,
-                                 doc="separable: rows reduced into a W-long scratch row, then strided columns"))
+                                 scratch_bytes=lambda ctx: 4 * _scratch_floats(int(ctx.in_shapes[0][-1]),
+                                                                               _setup_pool(ctx)[1][1]),
+                                 cost=_cost_pool,
+                                 doc="separable: rows reduced into a scratch row, split by column phase, "
+                                     "then contiguous per-tap column passes"))
 
 
 # ----- global pools ----------------------------------------------------------------------------------
