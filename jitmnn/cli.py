@@ -139,6 +139,8 @@ def _storage_counts(graph) -> dict:
     arg("--bits", type=int, choices=(8, 4), default=8, help="weight bits (default 8)"),
     arg("--block-size", type=int, metavar="N", help="weights per scale (default: per channel for 8 bits, 32 for 4)"),
     arg("--samples", type=int, metavar="N", help="use at most N samples (100 or more recommended)"),
+    arg("--no-bias-correction", action="store_true",
+        help="do not fold the mean output shift of the quantized weights into the biases"),
     arg("--no-progress", action="store_true", help="no progress bar on stderr"),
 )
 def calibrate_cmd(args):
@@ -156,7 +158,8 @@ def calibrate_cmd(args):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         params = calibrate(args.model, data, method=args.method, bits=args.bits, samples=args.samples,
-                           block_size=args.block_size, out=args.out, progress=not args.no_progress)
+                           block_size=args.block_size, bias_correction=not args.no_bias_correction,
+                           out=args.out, progress=not args.no_progress)
     for w in caught:
         print(f"jitmnn calibrate: warning: {w.message}", file=sys.stderr)
     cal = params["calibration"]

@@ -225,6 +225,19 @@ def _rel_l2(a, b) -> float:
     return float(np.linalg.norm(a - b)) / n if n else 0.0
 
 
+def _correct_bias(graph, node, users, delta, row) -> None:
+    """bias += delta (a calibration's correction of the mean output shift quantization causes), as a
+    new constant; the layer's bias must be a float32 constant of its own of delta's length."""
+    name = node.inputs[2] if len(node.inputs) > 2 else ""
+    b = graph.constants.get(name)
+    if not isinstance(b, np.ndarray) or b.dtype != np.float32 or users.get(name, 0) > 1:
+        raise ValueError(f"{node.name}: bias_correction needs a float32 bias used by this layer only")
+    if b.size != delta.size:
+        raise ValueError(f"{node.name}: bias_correction has {delta.size} values, the bias {b.size}")
+    graph.constants[name] = (b.reshape(-1) + delta).astype(np.float32).reshape(b.shape)
+    row["bias_corrected"] = True
+
+
 def _compress_bias(graph, node, users, row) -> None:
     """A Conv/ConvTranspose bias stored fp16 (the conv algorithms expand constant biases at prepare);
     kept fp32 when shared or when fp16 would lose more than FP16_MAX_REL_ERROR of it."""
@@ -246,7 +259,8 @@ def compress_graph(graph, kind: str, block_size: int = 0, asymmetric: bool = Fal
     """Store the weights of conv/gemm layers compressed, in place. `layers` (from a compression-params file)
     maps node name -> {"kind", "block_size", "asymmetric"} and overrides the global setting per layer
     (kind "fp32" keeps a layer float); a params file's entries may also carry "scale"/"zero" (from
-    calibration), "bias_kind" ("fp16": a Conv bias stored fp16 when that is lossless enough) and
+    calibration), "bias_delta" (added to the layer's bias: the calibration's correction of the mean
+    shift quantization causes), "bias_kind" ("fp16": a Conv bias stored fp16 when lossless enough) and
     "explicit" (compress even a layer below MIN_COMPRESSED_ELEMENTS). Returns a report: per-layer
     storage, error, and what was kept float and why. Raises ValueError when nothing was compressed (a silent no-op is a bug)."""
     rows = []
@@ -285,6 +299,8 @@ def compress_graph(graph, kind: str, block_size: int = 0, asymmetric: bool = Fal
         graph.constants[name] = t
         row = {"layer": node.name, "storage": t.storage, "rel_error": err, "note": "",
                "bytes_before": int(w.nbytes), "bytes_after": int(t.nbytes)}
+        if spec.get("bias_delta") is not None:
+            _correct_bias(graph, node, users, np.asarray(spec["bias_delta"], np.float32), row)
         if spec.get("bias_kind") == "fp16":
             _compress_bias(graph, node, users, row)
         rows.append(row)

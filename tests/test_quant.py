@@ -104,6 +104,28 @@ def test_params_applied_scales_are_the_files(work, tiny_params):
     assert np.abs(t.data).max() <= 64  # doubled step: codes use half the range
 
 
+def test_bias_correction_is_folded_into_the_bias(work, tiny_params):
+    """bias_correction (the mean output shift of the quantized weights on the calibration data) is added
+    to the layer's bias, as a new constant; calibrate(bias_correction=False) leaves biases alone."""
+    d, src = work
+    p = json.load(open(tiny_params))
+    corr = np.asarray(p["layers"]["down.conv"]["bias_correction"], np.float32)
+    assert corr.shape == (24,) and np.any(corr != 0)
+    jitmnn.convert(src, str(d / "plain_bc.jmnn"))
+    plain = jitmnn.format.load(str(d / "plain_bc.jmnn"))
+    jitmnn.convert(src, str(d / "bc.jmnn"), compression_params=tiny_params)
+    q = jitmnn.format.load(str(d / "bc.jmnn"))
+    bias = next(n.inputs[2] for n in q.nodes if n.name == "down.conv")
+    np.testing.assert_allclose(np.asarray(q.constants[bias]), np.asarray(plain.constants[bias]) + corr, rtol=1e-6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Q.CalibrationWarning)
+        off = Q.calibrate(src, _inputs(FEW), bias_correction=False, progress=False)
+    assert all("bias_correction" not in e for e in off["layers"].values())
+    bad = _edit(tiny_params, d, "bad_corr.json", lambda p: p["layers"]["down.conv"].update(bias_correction=[1.0] * 5))
+    with pytest.raises(ParamsError, match="bias_correction has 5 values"):
+        jitmnn.convert(src, str(d / "bad_corr.jmnn"), compression_params=bad)
+
+
 def test_layer_found_by_a_fused_name(work, tiny_params):
     """An entry keyed by the BatchNormalization name the converter fused away still finds its conv."""
     d, src = work
@@ -256,7 +278,9 @@ def test_cli_calibrate_then_convert(work, capsys):
     data = d / "calib.npz"
     np.savez(data, x=np.stack(_inputs(5)))
     out = d / "cli.params.json"
-    assert cli.main(["calibrate", src, "--data", str(data), "--out", str(out), "--method", "kl"]) == 0
+    assert cli.main(["calibrate", src, "--data", str(data), "--out", str(out), "--method", "kl",
+                     "--no-bias-correction"]) == 0
+    assert json.load(open(out))["calibration"]["bias_correction"] is False
     cap = capsys.readouterr()
     assert "5/5" in cap.err and "warning: calibrated on 5 sample(s)" in cap.err
     assert "calibrated 6 layers on 5 samples" in cap.out

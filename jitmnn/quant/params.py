@@ -12,6 +12,7 @@ float model with no message):
                                     "weight_shape": [64, 64, 3, 3], "fused_from": ["layer1.0.1.bn", ...],
                                     "kind": "int8", "bits": 8, "block_size": 0, "asymmetric": false,
                                     "scales": [[...], ...], "zero_points": null, "bias": "fp16",
+                                    "bias_correction": [...],
                                     "activation": {"input": {...}, "output": {...}}}, ...}}
 
 Layers are keyed by the name of the node that owns the weight in the converted graph. The converter's
@@ -159,6 +160,11 @@ def _scales_problem(entry: dict, w) -> str | None:
             return f"{key} have shape {list(a.shape)}, the weight needs {[rows, nblocks]} (rows x blocks)"
         if not np.all(np.isfinite(a)) or (key == "scales" and np.any(a <= 0)):
             return f"{key} must be finite{' and positive' if key == 'scales' else ''}"
+    corr = entry.get("bias_correction")
+    if corr is not None:
+        c = np.asarray(corr, np.float64)
+        if c.ndim != 1 or not np.all(np.isfinite(c)):
+            return "bias_correction must be a finite vector"
     if entry.get("asymmetric") and entry.get("zero_points") is None:
         return "asymmetric entry without zero_points"
     return None
@@ -174,6 +180,8 @@ def compression_spec(entry: dict) -> dict:
             spec["scale"] = np.asarray(entry["scales"], np.float32)
         if spec["asymmetric"] and entry.get("zero_points") is not None:
             spec["zero"] = np.asarray(entry["zero_points"], np.float32)
+    if entry.get("bias_correction") is not None:
+        spec["bias_delta"] = np.asarray(entry["bias_correction"], np.float32)
     if entry.get("bias") == "fp16":
         spec["bias_kind"] = "fp16"
     return spec
