@@ -21,6 +21,9 @@ from ..ops import registry
 FOLD_MAX_BYTES = 1 << 20
 # Fused activations (IR contract: attrs "activation"/"activation_params", codes in kernels/act.py).
 FUSABLE_PRODUCERS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+# A residual Add (or Sub/Mul) takes the cheap piecewise-linear activations as an in-place second pass.
+BINARY_PRODUCERS = ("Add", "Sub", "Mul")
+BINARY_ACTIVATIONS = ("relu", "clip", "hardsigmoid", "hardswish")
 CONV_LIKE = ("Conv", "ConvTranspose")
 # Tolerance when recognising pattern constants (3, 6, 1/6, HardSigmoid alpha 1/6) stored in float32.
 PATTERN_RTOL = 1e-5
@@ -492,7 +495,8 @@ def _activation_of(g, a):
 def fuse_activations(g: Graph, log: list) -> Graph:
     """Relu / Clip (constant bounds) / Sigmoid / HardSigmoid / HardSwish / Tanh / Gelu and x * Sigmoid(x) (SiLU)
     after a Conv, ConvTranspose, Gemm or MatMul become its fused epilogue, when the producer's output
-    feeds only the activation and is not a graph output."""
+    feeds only the activation and is not a graph output; Relu/Clip/HardSigmoid/HardSwish after a binary
+    Add/Sub/Mul (the residual Add + ReLU of ResNets) likewise."""
     g = copy_graph(g)
     producers, consumers = g.producers(), g.consumers()
     dead = set()
@@ -500,10 +504,14 @@ def fuse_activations(g: Graph, log: list) -> Graph:
         if id(a) in dead or not a.inputs:
             continue
         p = producers.get(a.inputs[0])
-        if p is None or p.op not in FUSABLE_PRODUCERS or p.attrs.get("activation") or id(p) in dead:
+        binary = p is not None and p.op in BINARY_PRODUCERS
+        if p is None or (p.op not in FUSABLE_PRODUCERS and not binary) or p.attrs.get("activation") \
+                or id(p) in dead:
             continue
         y = a.inputs[0]
         act = _activation_of(g, a)
+        if binary and (act is None or act[0] not in BINARY_ACTIVATIONS):
+            continue
         absorbed = [a]
         if act is not None and _private(g, consumers, y, a):
             pass
