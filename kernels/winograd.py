@@ -67,8 +67,10 @@ def transform_weights(w, G):
     """U[a = i*alpha + j, k, c] = (G w[k, c] G^T)[i, j] in float64 (then cast by the caller)."""
     alpha = G.shape[0]
     K, C = w.shape[0], w.shape[1]
-    u = np.einsum("ip,kcpq,jq->ijkc", G, np.asarray(w, np.float64), G, optimize=True)
-    return u.reshape(alpha * alpha, K, C)
+    # Two BLAS contractions instead of einsum (0.6 s -> ~0.05 s for ResNet-18: it is on the warm-start path).
+    t = np.tensordot(np.asarray(w, np.float64), G, axes=([3], [1]))  # [K, C, p, j]
+    u = np.tensordot(G, t, axes=([1], [2]))  # [i, K, C, j]
+    return np.ascontiguousarray(u.transpose(0, 3, 1, 2)).reshape(alpha * alpha, K, C)
 
 
 # ----------------------------------------------------------------------------------------------------
