@@ -122,9 +122,10 @@ def _fused_activation(ctx):
 
 
 def _apply_activation(fused, out_flat):
-    if fused is not None:
+    if fused is not None:  # both unary kernels are safe in place
         code, p0, p1 = fused
-        KU.unary_basic(out_flat, out_flat, code, p0, p1)
+        kern = KU.unary_basic if code in KU.BASIC else KU.unary
+        kern(out_flat, out_flat, code, p0, p1)
 
 
 def _pack_binary(ctx):
@@ -155,9 +156,7 @@ def _run_binary_parallel(packed, params, ins, outs, scratch):
 
 
 def _applies_binary(ctx):
-    # Only piecewise-linear activations are fused (in place): the exp-based ones use the output buffer
-    # as scratch, so they cannot run in place; the reference serves the rest.
-    if ctx.attr("activation") and act.NAMES.get(ctx.attr("activation"), -1) not in KU.BASIC:
+    if ctx.attr("activation") and ctx.attr("activation") not in act.NAMES:
         return False
     return (len(ctx.in_shapes) == 2 and U.all_f32(ctx)
             and collapse(ctx.out_shapes[0], ctx.in_shapes[0], ctx.in_shapes[1]) is not None)
