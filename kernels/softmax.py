@@ -11,7 +11,7 @@ from numba import njit
 from jitmnn.config import FASTMATH
 
 from ._jit import kernel
-from .unary import exp_row
+from .unary import fast_exp
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")
@@ -42,16 +42,18 @@ def row_max(x):
 def softmax(x, out, log):
     """x, out: [outer, n, inner] C-contiguous; log=True gives LogSoftmax."""
     outer, n, inner = x.shape
-    if inner == 1 and n >= 64 and not log:  # long contiguous rows: vectorised exp (short rows: scalar)
+    if inner == 1 and n >= 16 and not log:  # contiguous rows: vectorised exp (very short rows: scalar)
         x2 = x.reshape(outer, n)
         o2 = out.reshape(outer, n)
         for o in range(outer):
             xr = x2[o]
             orow = o2[o]
-            exp_row(xr, orow, np.float32(1.0), row_max(xr))
+            m = row_max(xr)
             s = np.float32(0.0)
-            for i in range(n):
-                s += orow[i]
+            for i in range(n):  # exp and its sum in one vectorised pass
+                e = fast_exp(xr[i] - m)
+                orow[i] = e
+                s += e
             r = np.float32(1.0) / s
             for i in range(n):
                 orow[i] *= r
