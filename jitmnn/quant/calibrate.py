@@ -451,7 +451,8 @@ def calibrate(model, inputs, *, method: str = "percentile", bits: int = 8, sampl
             f"(activation ranges and weight clipping from few inputs are noisy)"), stacklevel=2)
     params = P.new_params(sha, os.path.basename(name), {
         "method": method, "bits": bits, "block_size": block, "samples": seen,
-        "recommended_samples": RECOMMENDED_SAMPLES, "bias_correction": bias_correction, "weight_scales": "max|w|" if method == "minmax"
+        "recommended_samples": RECOMMENDED_SAMPLES, "bias_correction": bias_correction,
+        "weight_scales": "max|w|" if method == "minmax"
         else "clip ratio per row/block minimising activation-weighted error"})
     params["layers"] = layer_entries(graph, layers, stats, method, bits, block, bias_fp16,
                                      correct_bias=bias_correction)

@@ -136,7 +136,8 @@ def measure(repeats: int = 15, shapes=None) -> list:
 
 
 if __name__ == "__main__":
-    print(f"{'layer':<20} {'M':>5} {'K':>5} {'N':>5} {'fp32 ms':>9} {'int8 ms':>9} {'gemm ms':>9} {'speedup':>8} rel.err")
+    print(f"{'layer':<20} {'M':>5} {'K':>5} {'N':>5} {'fp32 ms':>9} {'int8 ms':>9} {'gemm ms':>9} {'speedup':>8} "
+          "rel.err")
     for r in measure():
         print(f"{r['layer']:<20} {r['M']:>5} {r['K']:>5} {r['N']:>5} {r['fp32_ms']:>9.3f} {r['int8_ms']:>9.3f} "
               f"{r['int8_gemm_only_ms']:>9.3f} {r['fp32_ms'] / r['int8_ms']:>7.2f}x {r['rel_error']:.2e}")

@@ -218,7 +218,8 @@ def choose_precision(model, calibration_inputs, heldout_inputs, *, max_rel_error
         P.save(params, out)
     total = {k: sum(sens[n]["bytes"][k] for n in names) for k in ("fp32",)}
     chosen = sum(sens[n]["bytes"][kinds[n]] for n in names)
-    report = {"choice": {n: kinds[n] for n in names}, "sensitivity": sens, "sensitivity_mode": sensitivity, "heldout": m, "budget_met": met,
+    report = {"choice": {n: kinds[n] for n in names}, "sensitivity": sens, "sensitivity_mode": sensitivity,
+              "heldout": m, "budget_met": met,
               "tried": tried, "weight_bytes_fp32": total["fp32"], "weight_bytes_chosen": chosen,
               "counts": {k: sum(v == k for v in kinds.values()) for k in ("int4", "int8", "fp16")}}
     return params, report
@@ -238,7 +239,8 @@ def format_choice(report: dict) -> str:
                      f"{cell(s.get('measured_int8'))} {s['bytes']['fp32'] / 1e3:>9.1f} {s['bytes'][k] / 1e3:>10.1f}")
     c, h = report["counts"], report["heldout"]
     lines.append(f"int4 x{c['int4']}, int8 x{c['int8']}, fp16 x{c['fp16']}: weights "
-                 f"{report['weight_bytes_fp32'] / 1e6:.2f} MB -> {report['weight_bytes_chosen'] / 1e6:.2f} MB; held-out "
+                 f"{report['weight_bytes_fp32'] / 1e6:.2f} MB -> {report['weight_bytes_chosen'] / 1e6:.2f} MB; "
+                 f"held-out "
                  f"rel. error max {h['rel_error_max']:.3e}"
                  + (f", top-1 agreement {h['top1_agreement']:.3f}" if "top1_agreement" in h else "")
                  + ("" if report["budget_met"] else "  (BUDGET NOT MET even with the safest choice)"))
