@@ -73,6 +73,7 @@ def int8_report(name, src, fp32, calib, heldout, args):
     r = {"calibration_s": t_cal, "samples": args.samples,
          "fp32_bytes": os.path.getsize(fp32), "int8_bytes": os.path.getsize(q),
          "ratio": os.path.getsize(q) / os.path.getsize(fp32),
+         "ratio_vs_onnx": os.path.getsize(q) / os.path.getsize(src),
          "plain_int8_ratio": os.path.getsize(plain8) / os.path.getsize(fp32),
          "calibrated_int8_vs_fp32": Q.compare(fp32, q, heldout),
          "plain_int8_vs_fp32": Q.compare(fp32, plain8, heldout)}
