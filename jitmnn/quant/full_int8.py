@@ -4,10 +4,13 @@ int32 -> float32 with the product of the two scales.
 Kept as a measured experiment, NOT used by the runtime: on this machine (2 cores, AVX-512 with VNNI,
 numpy's BLAS for fp32, 1 thread) the Numba int8 GEMM is 3-16x slower than the fp32 sgemm the runtime
 already uses, on every ResNet-18 conv shape measured; `python -m jitmnn.quant.full_int8` prints the table
-(medians, fp32 and int8 interleaved in one process; the machine is shared, so expect noise). Measured
-2026-11-22, ms fp32 / int8 (quantize + GEMM + dequantize): layer1 64x576x3136 12.0 / 47.8, layer2
-128x1152x784 7.0 / 47.4, layer3 256x2304x196 2.7 / 43.0, layer4 512x4608x49 10.9 / 49.8; only the
-fc layer (1000x512x1, a GEMV) is faster in int8 (0.074 vs 0.097 ms), which is noise in a 100 ms model.
+(medians, fp32 and int8 interleaved in one process; the machine is shared, so expect noise). Two runs
+on 2026-11-22, ms fp32 / int8 (quantize + GEMM + dequantize):
+    layer1 64x576x3136     12.0 / 47.8     5.6 / 27.1
+    layer2 128x1152x784     7.0 / 47.4     4.5 / 27.1
+    layer3 256x2304x196     2.7 / 43.0     4.5 / 25.4
+    layer4 512x4608x49     10.9 / 49.8     5.7 / 27.9
+    fc 1000x512x1 (GEMV)   0.097 / 0.074  0.102 / 0.130  (within noise)
 Loop orders tried (dot product over K, 4 columns per pass (this file); i-k-j over an int32 row;
 int16 pair products widened once per pair; 4 rows per B load) all stayed 3-8x behind BLAS: Numba/LLVM
 does not emit VNNI's vpdpbusd from a loop and BLAS's packed, register-blocked sgemm wins. Weight-only
