@@ -122,10 +122,11 @@ class CompressedTensor:
 
         if not (0 <= r0 <= r1 <= self.rows) or out.shape[0] < r1 - r0 or out.shape[1] != self.row_len:
             raise IndexError(f"expand_rows({r0}, {r1}) out of range for {self.shape} into {out.shape}")
-        if self.kind in ("fp16", "bf16"):
-            flat = self.data.reshape(self.rows, self.row_len)
-            fn = K.fp16_rows if self.kind == "fp16" else K.bf16_rows
-            fn(flat, r0, r1, out)
+        if self.kind == "fp16":
+            K.fp16_rows(self.data.reshape(self.rows, self.row_len), _fp16_table(), r0, r1, out)
+            return
+        if self.kind == "bf16":
+            K.bf16_rows(self.data.reshape(self.rows, self.row_len), r0, r1, out)
             return
         zero = self.zero if self.zero is not None else _NO_ZERO
         fn = K.int8_rows if self.kind == "int8" else K.int4_rows
@@ -133,6 +134,14 @@ class CompressedTensor:
 
 
 _NO_ZERO = np.zeros((1, 1), np.float32)
+_FP16_TABLE = []
+
+
+def _fp16_table() -> np.ndarray:
+    """float32 value of every fp16 bit pattern (numpy's cast, so exact), made once per process."""
+    if not _FP16_TABLE:
+        _FP16_TABLE.append(np.arange(65536, dtype=np.uint32).astype(np.uint16).view(np.float16).astype(np.float32))
+    return _FP16_TABLE[0]
 
 
 # ---- quantization (converter side) --------------------------------------------------------------------

@@ -12,9 +12,9 @@ FASTMATH = True
 # Parallel kernels are used only when a session asks for more than one thread.
 NUMBA_CACHE = True
 
-# Bounded im2col: columns of the im2col matrix materialised at once (per thread). 256 columns of a
-# 3x3x512 conv are 4.7 MB; the bound keeps memory="low" scratch small whatever the feature map.
-IM2COL_TILE_COLUMNS_LOW = 256
+# Bounded im2col: columns of the im2col matrix materialised at once (per thread) in memory="low"; the bound
+# keeps scratch small whatever the feature map. 512 vs 256 columns: ResNet-18 low 62 -> 60 ms, +0.5 MB arena.
+IM2COL_TILE_COLUMNS_LOW = 512
 IM2COL_MAX_SCRATCH_BYTES_NORMAL = 64 << 20
 # memory="low" refuses any algorithm that keeps a weight copy larger than this (transformed, packed or
 # dequantized weights); biases and depthwise filters stay under it. Compressed weights then run hybrid.
@@ -25,6 +25,9 @@ LOW_MEMORY_WEIGHT_SLACK_BYTES = 16 << 10
 # Hybrid (dequant-on-the-fly) kernels expand this many weight rows (output channels) at a time: 64 rows of
 # a 3x3x512 conv are 1.2 MB of fp32, an L2-sized panel (NUMBA_PROBE.md: 64-row tiles cost +27% at 1T).
 HYBRID_PANEL_ROWS = 64
+# ...unless the whole fp32 weight of a layer (group) is at most this: then it is expanded once per run
+# into scratch and reused by every im2col tile (ResNet-18: layers up to 128 channels).
+HYBRID_WHOLE_WEIGHT_BYTES = 1 << 20
 # Arena alignment: 64 bytes is one cache line and one AVX-512 vector.
 ARENA_ALIGN = 64
 # im2col tile (output columns per GEMM) in memory=normal/high: 448 columns of a 3x3x64 conv (1 MB) stay in L2.

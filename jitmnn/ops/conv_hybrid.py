@@ -28,6 +28,10 @@ def _compressed(ctx) -> bool:
 
 
 def _panel_rows(g) -> int:
+    """A whole group's weight when its fp32 form is small (expanded once per run, never per tile);
+    else HYBRID_PANEL_ROWS output channels at a time."""
+    if 4 * g.Kg * g.Cg * g.kh * g.kw <= jconfig.HYBRID_WHOLE_WEIGHT_BYTES:
+        return g.Kg
     return max(1, min(jconfig.HYBRID_PANEL_ROWS, g.Kg))
 
 
@@ -114,8 +118,11 @@ def _run_im2col(packed, params, ins, outs, scratch):
     f = scratch.view(np.float32)
     panel_all = f[cols_b // 4: cols_b // 4 + pr * rows].reshape(pr, rows)
     tile_base = f[(cols_b + panel_b) // 4:]
-    for n in range(g.N):
-        for gi in range(g.group):
+    single = pr >= Kg  # the whole group's weight fits the panel: expand it once, not once per tile
+    for gi in range(g.group):
+        if single:
+            w.expand_rows(gi * Kg, (gi + 1) * Kg, panel_all[:Kg])
+        for n in range(g.N):
             x3 = x4[n, gi * Cg:(gi + 1) * Cg]
             y2 = y4[n, gi * Kg:(gi + 1) * Kg].reshape(Kg, P)
             for col0 in range(0, P, t):
@@ -125,7 +132,8 @@ def _run_im2col(packed, params, ins, outs, scratch):
                 for k0 in range(0, Kg, pr):
                     k1 = min(Kg, k0 + pr)
                     panel = panel_all[: k1 - k0]
-                    w.expand_rows(gi * Kg + k0, gi * Kg + k1, panel)
+                    if not single:
+                        w.expand_rows(gi * Kg + k0, gi * Kg + k1, panel)
                     bk = bias[gi * Kg + k0: gi * Kg + k1]
                     if nc == P:
                         dst = y2[k0:k1]
@@ -142,7 +150,8 @@ def _cost_im2col(ctx):
     t = C.im2col_tile_columns(ctx, g)
     tiles = -(-g.P // t)
     panels = -(-g.Kg // _panel_rows(g))
-    return C._cost_im2col(ctx) + _dequant_cost(ctx, g.N * tiles) + g.N * g.group * tiles * panels * 2 * C.CALL_OVERHEAD_US
+    repeats = 1 if panels == 1 else g.N * tiles
+    return C._cost_im2col(ctx) + _dequant_cost(ctx, repeats) + g.N * g.group * tiles * panels * 2 * C.CALL_OVERHEAD_US
 
 
 register_algorithm(Algorithm(
