@@ -9,8 +9,12 @@ from dataclasses import dataclass, field
 # Numba compile flags, shared by every kernel so they can be changed in one place.
 # fastmath lets LLVM reassociate float sums (vectorised reductions); tolerance tiers allow for it.
 FASTMATH = True
-# Parallel kernels are used only when a session asks for more than one thread.
 NUMBA_CACHE = True
+# Threads: a session's num_threads goes to BLAS (the GEMMs of conv/matmul/Winograd); Numba kernels run on
+# the calling thread. Numba's OpenMP prange regions alternating with OpenBLAS's threads stall on 2 cores
+# (both spin-wait; NUMBA_PROBE.md): measured here, MobileNetV2 at 2 threads took 82 ms with parallel
+# depthwise/elementwise kernels vs 23 ms at 1 thread. Set True to let the planner use them anyway.
+NUMBA_PARALLEL_KERNELS = False
 
 # Bounded im2col: columns of the im2col matrix materialised at once (per thread) in memory="low"; the bound
 # keeps scratch small whatever the feature map. 512 vs 256 columns: ResNet-18 low 62 -> 60 ms, +0.5 MB arena.

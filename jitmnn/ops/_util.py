@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from jitmnn import config as jconfig
+
 from ..errors import ShapeError
 
 # Memory-bound kernels: ~0.5-1 ns per element moved on this machine (single thread).
@@ -14,7 +16,7 @@ NS_PER_ELEMENT = 1.0
 # OpenMP region waits for a descheduled second thread (the spin-wait stall of research/NUMBA_PROBE.md),
 # and a memory-bound loop has little to gain from a second core anyway. So they are opt-in: registered
 # (force with overrides={"Mul": "numba_parallel"}), costed above serial unless this flag is set.
-PARALLEL_ELEMENTWISE = False
+PARALLEL_ELEMENTWISE = jconfig.NUMBA_PARALLEL_KERNELS
 PARALLEL_OVERHEAD = 1.2
 PARALLEL_WAKE_US = 5.0
 

@@ -424,6 +424,8 @@ def _pack_dw(ctx):
 
 
 def _dw_threads(ctx) -> int:
+    if not jconfig.NUMBA_PARALLEL_KERNELS:
+        return 1
     return max(1, min(int(ctx.threads or 1), 2))
 
 
