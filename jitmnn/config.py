@@ -24,8 +24,9 @@ IM2COL_MAX_SCRATCH_BYTES_NORMAL = 64 << 20
 # dequantized weights); biases and depthwise filters stay under it. Compressed weights then run hybrid.
 LOW_MEMORY_MAX_WEIGHT_COPY_BYTES = 256 << 10
 # ...and among the rest prefers the least weight memory; copies within this slack of the leanest count as
-# equal (a depthwise filter copy, a bias), so a tiny copy never forces a slower algorithm.
-LOW_MEMORY_WEIGHT_SLACK_BYTES = 16 << 10
+# equal (a bias, a depthwise filter: MobileNetV2's largest is 35 KB), so a tiny copy never forces a much
+# slower algorithm (grouped im2col for a depthwise layer took MobileNetV2 low from 22 to 70 ms).
+LOW_MEMORY_WEIGHT_SLACK_BYTES = 64 << 10
 # Hybrid (dequant-on-the-fly) kernels expand this many weight rows (output channels) at a time: 64 rows of
 # a 3x3x512 conv are 1.2 MB of fp32, an L2-sized panel (NUMBA_PROBE.md: 64-row tiles cost +27% at 1T).
 HYBRID_PANEL_ROWS = 64

@@ -35,6 +35,10 @@ def _panel_rows(g) -> int:
     return max(1, min(jconfig.HYBRID_PANEL_ROWS, g.Kg))
 
 
+def _panels(g) -> int:
+    return -(-g.Kg // _panel_rows(g))
+
+
 def _pack(ctx):
     g = C.conv_geometry(ctx)
     return ctx.consts[1], C.pack_bias(ctx, g.K)
@@ -75,7 +79,7 @@ def _run_1x1(packed, params, ins, outs, scratch):
 
 register_algorithm(Algorithm(
     "Conv", "hybrid_gemm1x1", run=_run_1x1, applies=_applies_1x1, pack=_pack, setup=_setup,
-    cost=lambda ctx: C._cost_1x1(ctx) + _dequant_cost(ctx) + 2 * C.CALL_OVERHEAD_US * -(-C.conv_geometry(ctx).K // jconfig.HYBRID_PANEL_ROWS),
+    cost=lambda ctx: C._cost_1x1(ctx) + _dequant_cost(ctx) + 2 * C.CALL_OVERHEAD_US * _panels(C.conv_geometry(ctx)),
     scratch_bytes=lambda ctx: C._align(4 * _panel_rows(C.conv_geometry(ctx)) * C.conv_geometry(ctx).C),
     weight_bytes=C.bias_bytes, tier="F32",
     doc="1x1 conv, compressed weights expanded one row panel at a time before each GEMM"))
