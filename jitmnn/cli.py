@@ -230,6 +230,30 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@command("bench", "side-by-side latency and memory against ONNX Runtime (runs benchmarks/bench.py of a "
+         "source checkout; arguments are passed on, see `jitmnn bench -- --help`)",
+         arg("rest", nargs=argparse.REMAINDER, help="arguments for benchmarks/bench.py"))
+def bench_cmd(args):
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "bench.py")
+    if not os.path.exists(path):
+        raise JitmnnError(f"the benchmark lives in a source checkout ({path} not found): clone the repository")
+    spec = importlib.util.spec_from_file_location("jitmnn_bench", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rest = [a for a in args.rest if a != "--"]
+    return mod.main(rest)
+
+
+@command("demo", "convert a zoo model and run it under every memory/precision mode and weight format",
+         arg("rest", nargs=argparse.REMAINDER, help="arguments for the demo (see `jitmnn demo -- --help`)"))
+def demo_cmd(args):
+    from .demo import main as demo_main
+
+    return demo_main([a for a in args.rest if a != "--"])
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     try:
