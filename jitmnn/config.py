@@ -19,6 +19,9 @@ NUMBA_PARALLEL_KERNELS = False
 # Bounded im2col: columns of the im2col matrix materialised at once (per thread) in memory="low"; the bound
 # keeps scratch small whatever the feature map. 512 vs 256 columns: ResNet-18 low 62 -> 60 ms, +0.5 MB arena.
 IM2COL_TILE_COLUMNS_LOW = 512
+# ...and at most this many bytes of im2col columns (fewer columns for deep layers): the columns are the
+# largest scratch of a low-memory plan (ResNet-18 layer2: 1152 rows x 512 columns = 2.4 MB without it).
+IM2COL_TILE_BYTES_LOW = 1 << 20
 IM2COL_MAX_SCRATCH_BYTES_NORMAL = 64 << 20
 # memory="low" refuses any algorithm that keeps a weight copy larger than this (transformed, packed or
 # dequantized weights); biases and depthwise filters stay under it. Compressed weights then run hybrid.

@@ -314,7 +314,7 @@ def im2col_tile_columns(ctx, g: ConvGeometry) -> int:
     """Output columns per tile: the memory mode's tile, shrunk so the tile fits the scratch cap."""
     rows = g.Cg * g.kh * g.kw
     if ctx.config is not None and ctx.config.memory == "low":
-        t = jconfig.IM2COL_TILE_COLUMNS_LOW
+        t = min(jconfig.IM2COL_TILE_COLUMNS_LOW, max(32, jconfig.IM2COL_TILE_BYTES_LOW // (4 * rows)))
     else:
         t = max(jconfig.IM2COL_TILE_COLUMNS, jconfig.IM2COL_TILE_BYTES // (4 * rows))
         t = min(t, max(16, jconfig.IM2COL_MAX_SCRATCH_BYTES_NORMAL // (4 * (rows + g.Kg))))
