@@ -101,8 +101,10 @@ def save(graph: Graph, path: str, metadata: dict | None = None) -> int:
         for entry, raw in zip(table, blobs):
             f.seek(data_start + entry["offset"])
             f.write(raw)
-        end = data_start + offset
-        f.truncate(max(end, f.tell()))
+        # The file ends exactly where the last blob does (no trailing pad), so any truncation cuts data
+        # and is caught by the range checks on load.
+        end = data_start + (table[-1]["offset"] + table[-1]["nbytes"] if table else 0)
+        f.truncate(max(end, data_start))
     os.replace(tmp, path)
     return os.path.getsize(path)
 
