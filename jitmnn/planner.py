@@ -12,6 +12,7 @@ import numpy as np
 from . import arena as arena_mod
 from .config import LOW_MEMORY_MAX_WEIGHT_COPY_BYTES, LOW_MEMORY_WEIGHT_SLACK_BYTES
 from .errors import PlanError, ShapeError, UnsupportedOpError
+from .graph import as_float_array
 from .ops import registry
 
 
@@ -97,7 +98,7 @@ def _infer(graph, input_shapes: dict):
             shapes[o], dtypes[o] = tuple(int(d) for d in shape), np.dtype(dtype)
         data_inputs = [v for i, v in zip(ins, in_values) if i]
         if opdef.shape_only or (data_inputs and all(_is_known(v) for v in data_inputs) and not _heavy(node, data_inputs)):
-            args = [np.asarray(registry_value(v)) if v is not None else None for v in in_values]
+            args = [np.asarray(as_float_array(v)) if v is not None else None for v in in_values]
             if opdef.shape_only:
                 args = [np.empty(s, dtype=d) if s is not None and v is None else a
                         for s, d, v, a in zip(in_shapes, in_dtypes, in_values, args)]
@@ -107,10 +108,6 @@ def _infer(graph, input_shapes: dict):
                 values[o] = r.astype(dtypes[o], copy=False).reshape(shapes[o])
             folded_nodes.add(node.name)
     return shapes, dtypes, values, folded_nodes
-
-
-def registry_value(v):
-    return v.to_float() if hasattr(v, "to_float") else v
 
 
 def _heavy(node, values) -> bool:

@@ -165,9 +165,8 @@ def _has_c(ctx):
     return len(ctx.in_shapes) > 2 and ctx.in_shapes[2] is not None
 
 
-def _pack_gemm(ctx):
-    """(A or None, B or None, column bias [N] or None, beta*C for other C shapes or None)."""
-    m, _, n = _gemm_dims(ctx.node, ctx.in_shapes[0], ctx.in_shapes[1])
+def gemm_bias(ctx, n: int):
+    """(column bias [N], beta*C for other C shapes or None) from a constant C; zeros when there is none."""
     beta = np.float32(ctx.attr("beta", 1.0))
     bias, full = np.zeros(n, np.float32), None
     if _has_c(ctx) and ctx.consts[2] is not None and beta != 0:
@@ -178,7 +177,13 @@ def _pack_gemm(ctx):
             bias = np.ascontiguousarray(c.reshape(n))
         else:
             full = c
-    return _packed_operand(ctx, 0), _packed_operand(ctx, 1), bias, full
+    return bias, full
+
+
+def _pack_gemm(ctx):
+    """(A or None, B or None, column bias [N], beta*C for other C shapes or None)."""
+    _, _, n = _gemm_dims(ctx.node, ctx.in_shapes[0], ctx.in_shapes[1])
+    return (_packed_operand(ctx, 0), _packed_operand(ctx, 1)) + gemm_bias(ctx, n)
 
 
 def _setup_gemm(ctx):

@@ -15,7 +15,7 @@ from jitmnn.compression import CompressedTensor
 from jitmnn.kernels import epilogue as KE
 
 from . import matmul as MM
-from .conv import CALL_OVERHEAD_US, act_args, copy_cost_us, gemm_cost_us
+from .conv import CALL_OVERHEAD_US, _align, act_args, copy_cost_us, gemm_cost_us
 from .registry import Algorithm, register_algorithm
 
 NS_PER_DEQUANT_ELEMENT = 0.5
@@ -24,11 +24,6 @@ NS_PER_DEQUANT_ELEMENT = 0.5
 def _weight(ctx):
     w = ctx.consts[1] if len(ctx.consts) > 1 else None
     return w if isinstance(w, CompressedTensor) and w.ndim == 2 else None
-
-
-def _align(n):
-    a = jconfig.ARENA_ALIGN
-    return (n + a - 1) // a * a
 
 
 def _dims(ctx):
@@ -63,23 +58,8 @@ def _layout(ctx):
 def _pack(ctx):
     m, k, n, *_ = _dims(ctx)
     if ctx.node.op == "Gemm":
-        _, _, bias, full = _gemm_bias(ctx, n)
-        return _weight(ctx), bias, full
+        return (_weight(ctx),) + MM.gemm_bias(ctx, n)
     return _weight(ctx), np.zeros(n, np.float32), None
-
-
-def _gemm_bias(ctx, n):
-    beta = np.float32(ctx.attr("beta", 1.0))
-    bias, full = np.zeros(n, np.float32), None
-    if MM._has_c(ctx) and beta != 0:
-        c = np.asarray(ctx.consts[2], np.float32) * beta
-        if c.size == 1:
-            bias = np.full(n, c.reshape(()), np.float32)
-        elif c.size == n and c.shape[-1] == n:
-            bias = np.ascontiguousarray(c.reshape(n))
-        else:
-            full = c
-    return None, None, bias, full
 
 
 def _setup(ctx):

@@ -4,12 +4,13 @@ to prepare its weights and how to run. Adding an op or an algorithm never edits 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
 from ..config import PRECISIONS
+from ..graph import as_float_array
 
 _OPS: dict = {}
 _ALGORITHMS: dict = {}  # op -> {name: Algorithm}
@@ -119,7 +120,7 @@ REFERENCE_COST_FACTOR = 1e9
 
 def _reference_run(packed, params, inputs, outputs, scratch):
     node, ref = params
-    results = ref(node, [i.to_float() if hasattr(i, "to_float") else i for i in inputs])
+    results = ref(node, [as_float_array(i) for i in inputs])
     for out, res in zip(outputs, results):
         np.copyto(out, np.asarray(res).reshape(out.shape), casting="unsafe")
 
@@ -147,10 +148,3 @@ def _ensure_loaded():
         from . import load_all
 
         load_all()
-
-
-@dataclass
-class Extra:
-    weight_bytes: int = 0
-    scratch_bytes: int = 0
-    notes: list = field(default_factory=list)
