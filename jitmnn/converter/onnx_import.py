@@ -428,14 +428,20 @@ def _weight_shape(node, imp):
     return imp.static_shapes.get(node.inputs[1]) if len(node.inputs) > 1 else None
 
 
-@converts("Conv")
-def _conv(node, imp):
+def _kernel_shape(node, imp):
+    """(kernel_shape, weight shape or None): the attribute, else the weight's spatial dims."""
     kernel_shape = node.attr("kernel_shape")
     wshape = _weight_shape(node, imp)
     if kernel_shape is None:
         if wshape is None:
             _fail(node, "kernel_shape is missing and the weight shape is unknown")
         kernel_shape = list(wshape[2:])
+    return kernel_shape, wshape
+
+
+@converts("Conv")
+def _conv(node, imp):
+    kernel_shape, wshape = _kernel_shape(node, imp)
     if wshape is not None and list(wshape[2:]) != [int(k) for k in kernel_shape]:
         _fail(node, f"kernel_shape {kernel_shape} does not match the weight shape {wshape}")
     attrs = _spatial_defaults(node, imp, kernel_shape)
@@ -447,12 +453,7 @@ def _conv(node, imp):
 
 @converts("ConvTranspose")
 def _conv_transpose(node, imp):
-    kernel_shape = node.attr("kernel_shape")
-    wshape = _weight_shape(node, imp)
-    if kernel_shape is None:
-        if wshape is None:
-            _fail(node, "kernel_shape is missing and the weight shape is unknown")
-        kernel_shape = list(wshape[2:])
+    kernel_shape, wshape = _kernel_shape(node, imp)
     n = len(kernel_shape)
     auto_pad = node.attr("auto_pad", "NOTSET")
     plain = OnnxNode(node.name, node.op, node.inputs, node.outputs,
