@@ -69,7 +69,7 @@ def verify_cmd(args):
 
     graph = jformat.load(args.file)
     jformat.verify(args.file)
-    print(f"{args.file}: ok ({len(graph.nodes)} nodes, {len(graph.metadata.get('_crc', {}))} stored arrays, "
+    print(f"{args.file}: ok ({len(graph.nodes)} nodes, {graph.metadata.get('_stored_arrays', 0)} stored arrays, "
           f"checksums match)")
 
 

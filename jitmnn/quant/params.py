@@ -145,6 +145,8 @@ def resolve_layers(params: dict, graph) -> dict:
 
 def _scales_problem(entry: dict, w) -> str | None:
     """Why the entry's scales/zero points cannot quantize weight `w` (None if they can)."""
+    if entry.get("bias") not in (None, "fp16", "fp32"):
+        return f"bias must be \"fp16\" or \"fp32\", not {entry.get('bias')!r}"
     if entry["kind"] not in ("int8", "int4") or entry.get("scales") is None:
         return None
     rows = int(w.shape[0]) if len(w.shape) else 1
@@ -182,6 +184,6 @@ def compression_spec(entry: dict) -> dict:
             spec["zero"] = np.asarray(entry["zero_points"], np.float32)
     if entry.get("bias_correction") is not None:
         spec["bias_delta"] = np.asarray(entry["bias_correction"], np.float32)
-    if entry.get("bias") == "fp16":
-        spec["bias_kind"] = "fp16"
+    if entry.get("bias") in ("fp16", "fp32"):  # absent: the converter's default (fp16 under int8/int4)
+        spec["bias_kind"] = entry["bias"]
     return spec
