@@ -30,12 +30,13 @@ LOW_MEMORY_MAX_WEIGHT_COPY_BYTES = 256 << 10
 # equal (a bias, a depthwise filter: MobileNetV2's largest is 35 KB), so a tiny copy never forces a much
 # slower algorithm (grouped im2col for a depthwise layer took MobileNetV2 low from 22 to 70 ms).
 LOW_MEMORY_WEIGHT_SLACK_BYTES = 64 << 10
-# Hybrid (dequant-on-the-fly) kernels expand this many weight rows (output channels) at a time: 64 rows of
-# a 3x3x512 conv are 1.2 MB of fp32, an L2-sized panel (NUMBA_PROBE.md: 64-row tiles cost +27% at 1T).
-HYBRID_PANEL_ROWS = 64
-# ...unless the whole fp32 weight of a layer (group) is at most this: then it is expanded once per run
-# into scratch and reused by every im2col tile (ResNet-18: layers up to 128 channels).
-HYBRID_WHOLE_WEIGHT_BYTES = 1 << 20
+# Hybrid (dequant-on-the-fly) kernels expand at most this much fp32 weight at a time: a layer whose fp32
+# weight fits is expanded once per run and reused by every im2col tile; a bigger one goes panel by panel
+# (rows rounded down to HYBRID_PANEL_ROW_MULTIPLE). Measured on ResNet-18's 3x3x512 layer (7x7 map): 64-row
+# panels (1.2 MB) 4.7 ms, 128 rows (2.4 MB) 4.0, whole fp32 GEMM 2.8 -- each panel's GEMM re-packs the
+# im2col tile, so fewer, larger panels win; 2.5 MB keeps ResNet-18 int8 low at 21 MB RSS added (bar 30).
+HYBRID_PANEL_BYTES = 5 << 19
+HYBRID_PANEL_ROW_MULTIPLE = 16
 # Arena alignment: 64 bytes is one cache line and one AVX-512 vector.
 ARENA_ALIGN = 64
 # im2col tile (output columns per GEMM) in memory=normal/high: 448 columns of a 3x3x64 conv (1 MB) stay in L2.

@@ -1,5 +1,5 @@
 """Hybrid (dequant-on-the-fly) Conv: weights stay compressed (fp16/bf16/int8/int4) and one panel of
-HYBRID_PANEL_ROWS output channels at a time is expanded to fp32 in scratch, just before its GEMM.
+output channels (at most HYBRID_PANEL_BYTES of fp32) at a time is expanded in scratch, just before its GEMM.
 No full fp32 weight copy ever exists, activations stay fp32 (weight-only quantization).
 
 These apply exactly when the weight *is* stored compressed (a CompressedTensor): never merely because
@@ -27,12 +27,18 @@ def _compressed(ctx) -> bool:
     return isinstance(ctx.consts[1], CompressedTensor) and ctx.in_dtypes[0] == np.float32
 
 
+def panel_rows(rows: int, row_len: int) -> int:
+    """Rows expanded at a time: all of them when their fp32 form fits HYBRID_PANEL_BYTES (expanded once
+    per run, never per tile), else as many as fit, rounded down to HYBRID_PANEL_ROW_MULTIPLE."""
+    fit = jconfig.HYBRID_PANEL_BYTES // (4 * max(1, row_len))
+    if fit >= rows:
+        return rows
+    m = jconfig.HYBRID_PANEL_ROW_MULTIPLE
+    return max(1, fit // m * m if fit >= m else fit)
+
+
 def _panel_rows(g) -> int:
-    """A whole group's weight when its fp32 form is small (expanded once per run, never per tile);
-    else HYBRID_PANEL_ROWS output channels at a time."""
-    if 4 * g.Kg * g.Cg * g.kh * g.kw <= jconfig.HYBRID_WHOLE_WEIGHT_BYTES:
-        return g.Kg
-    return max(1, min(jconfig.HYBRID_PANEL_ROWS, g.Kg))
+    return panel_rows(g.Kg, g.Cg * g.kh * g.kw)
 
 
 def _panels(g) -> int:

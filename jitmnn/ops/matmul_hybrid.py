@@ -1,5 +1,5 @@
-"""Hybrid Gemm/MatMul for compressed constant weights: one panel of HYBRID_PANEL_ROWS stored rows is
-expanded to fp32 in scratch before its GEMM; no full fp32 copy exists (fc layers are the largest weights
+"""Hybrid Gemm/MatMul for compressed constant weights: one panel of stored rows (at most
+HYBRID_PANEL_BYTES of fp32) is expanded to fp32 in scratch before its GEMM; no full fp32 copy exists (fc layers are the largest weights
 of the classifiers: 2 MB in ResNet-18, 5 MB in MobileNetV2).
 
 Stored rows are the weight's first axis: for Gemm transB=1 (B is [N, K]) a panel is a block of output
@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from jitmnn import config as jconfig
 from jitmnn.compression import CompressedTensor
 from jitmnn.kernels import epilogue as KE
 
 from . import matmul as MM
 from .conv import CALL_OVERHEAD_US, _align, act_args, copy_cost_us, gemm_cost_us
+from .conv_hybrid import panel_rows
 from .registry import Algorithm, register_algorithm
 
 NS_PER_DEQUANT_ELEMENT = 0.5
@@ -36,7 +36,7 @@ def _dims(ctx):
         k, n = w.shape
         m = int(np.prod(ctx.in_shapes[0][:-1]))
         by_output = False
-    return m, k, n, max(1, min(jconfig.HYBRID_PANEL_ROWS, w.shape[0])), by_output
+    return m, k, n, panel_rows(w.shape[0], w.row_len), by_output
 
 
 def _applies(ctx):
