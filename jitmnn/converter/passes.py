@@ -98,6 +98,23 @@ def _remove(g: Graph, dead: set) -> None:
     g.nodes = [n for n in g.nodes if id(n) not in dead]
 
 
+def _rewrite_until_fixed(g: Graph, rewrite_one) -> Graph:
+    """Offer every node to rewrite_one(g, node, producers, consumers) -> bool until no call changes the
+    graph. A rewrite invalidates the producer/consumer maps, so they are rebuilt after each change."""
+    while True:
+        producers, consumers = g.producers(), g.consumers()
+        if not any(rewrite_one(g, n, producers, consumers) for n in list(g.nodes)):
+            return g
+
+
+def _replace_with(g: Graph, n: Node, new: Node, absorbed: list, log: list, what: str) -> None:
+    """`new` takes n's place in the node list; the absorbed nodes are recorded in its fused_from and dropped."""
+    _absorb(new, *absorbed)
+    dead = {id(a) for a in absorbed}
+    g.nodes = [new if m is n else m for m in g.nodes if id(m) not in dead]
+    log.append(f"recognised {new.op} at {n.name!r} ({what})")
+
+
 def _rename_uses(g: Graph, old: str, new: str) -> None:
     for n in g.nodes:
         n.inputs = [new if i == old else i for i in n.inputs]
@@ -278,37 +295,32 @@ def fold_affine(g: Graph, log: list) -> Graph:
     """Mul/Div/Add/Sub by a per-channel (or scalar) constant right after a conv folds into its weight and
     bias: the learnable affine blocks of PP-OCRv4 (conv * a + b) and PaddlePaddle's bias Add after a
     bias-less conv (cls model) disappear, which then lets the activation fuse."""
-    g = copy_graph(g)
-    changed = True
-    while changed:
-        changed = False
-        producers, consumers = g.producers(), g.consumers()
-        for n in g.nodes:
-            if n.op not in ("Mul", "Div", "Add", "Sub") or len(n.inputs) != 2:
+    def fold(g, n, producers, consumers):
+        if n.op not in ("Mul", "Div", "Add", "Sub") or len(n.inputs) != 2:
+            return False
+        for xi in ((0, 1) if n.op in ("Mul", "Add") else (0,)):
+            x, c = n.inputs[xi], _const(g, n.inputs[1 - xi])
+            conv = producers.get(x)
+            if c is None or conv is None or conv.op not in CONV_LIKE or conv.attrs.get("activation") or \
+                    not _private(g, consumers, x, n) or _conv_weight_bias(g, conv) is None:
                 continue
-            for xi in ((0, 1) if n.op in ("Mul", "Add") else (0,)):
-                x, c = n.inputs[xi], _const(g, n.inputs[1 - xi])
-                conv = producers.get(x)
-                if c is None or conv is None or conv.op not in CONV_LIKE or conv.attrs.get("activation") or \
-                        not _private(g, consumers, x, n) or _conv_weight_bias(g, conv) is None:
-                    continue
-                cout = _out_channels(conv, _conv_weight_bias(g, conv)[0])
-                v = _per_channel(c, conv, cout)
-                if v is None or (n.op == "Div" and not np.all(v != 0)):
-                    continue
-                if n.op == "Mul":
-                    scale, shift = v, 0.0
-                elif n.op == "Div":
-                    scale, shift = 1.0 / v, 0.0
-                else:
-                    scale, shift = np.ones(cout), (v if n.op == "Add" else -v)
-                if _fold_into_conv(g, conv, n, scale, shift, n.op, log):
-                    g.nodes.remove(n)
-                    changed = True
-                break
-            if changed:
-                break
-    return g
+            cout = _out_channels(conv, _conv_weight_bias(g, conv)[0])
+            v = _per_channel(c, conv, cout)
+            if v is None or (n.op == "Div" and not np.all(v != 0)):
+                continue
+            if n.op == "Mul":
+                scale, shift = v, 0.0
+            elif n.op == "Div":
+                scale, shift = 1.0 / v, 0.0
+            else:
+                scale, shift = np.ones(cout), (v if n.op == "Add" else -v)
+            if _fold_into_conv(g, conv, n, scale, shift, n.op, log):
+                g.nodes.remove(n)
+                return True
+            return False
+        return False
+
+    return _rewrite_until_fixed(copy_graph(g), fold)
 
 
 # ----- HardSwish recognition ------------------------------------------------------------------------------
@@ -317,24 +329,16 @@ def recognize_hardswish(g: Graph, log: list) -> Graph:
     """x * HardSigmoid(x; alpha=1/6, beta=0.5), x * Clip(x + 3, 0, 6) / 6 and x * Clip(x + 3, 0, 6) * (1/6)
     (either operand order, or the /6 applied to the Clip) become one "HardSwish" node named after the node
     that produced the result."""
-    g = copy_graph(g)
-    changed = True
-    while changed:
-        changed = False
-        producers, consumers = g.producers(), g.consumers()
-        for n in g.nodes:
-            found = _match_hardswish(g, n, producers, consumers)
-            if found is None:
-                continue
-            x, absorbed = found
-            hs = Node(n.name, "HardSwish", [x], list(n.outputs), {})
-            _absorb(hs, *absorbed)
-            dead = {id(a) for a in absorbed} | {id(n)}
-            g.nodes = [hs if m is n else m for m in g.nodes if id(m) not in dead or m is n]
-            log.append(f"recognised HardSwish at {n.name!r} (from {', '.join(a.name for a in absorbed)})")
-            changed = True
-            break
-    return g
+    def recognise(g, n, producers, consumers):
+        found = _match_hardswish(g, n, producers, consumers)
+        if found is None:
+            return False
+        x, absorbed = found
+        _replace_with(g, n, Node(n.name, "HardSwish", [x], list(n.outputs), {}), absorbed, log,
+                      f"from {', '.join(a.name for a in absorbed)}")
+        return True
+
+    return _rewrite_until_fixed(copy_graph(g), recognise)
 
 
 def _binary_with_const(g, node, op, value):
@@ -400,23 +404,17 @@ def recognize_gelu(g: Graph, log: list) -> Graph:
     g = copy_graph(g)
     if not registry.has_op("Gelu"):
         return g
-    changed = True
-    while changed:
-        changed = False
-        producers, consumers = g.producers(), g.consumers()
-        for n in g.nodes:
-            found = _match_gelu(g, n, producers, consumers)
-            if found is None:
-                continue
-            x, absorbed = found
-            node = Node(n.name, "Gelu", [x], list(n.outputs), {"approximate": "none"})
-            _absorb(node, *absorbed)
-            dead = {id(a) for a in absorbed}
-            g.nodes = [node if m is n else m for m in g.nodes if id(m) not in dead]
-            log.append(f"recognised Gelu at {n.name!r} (from {', '.join(a.name for a in absorbed)})")
-            changed = True
-            break
-    return g
+
+    def recognise(g, n, producers, consumers):
+        found = _match_gelu(g, n, producers, consumers)
+        if found is None:
+            return False
+        x, absorbed = found
+        _replace_with(g, n, Node(n.name, "Gelu", [x], list(n.outputs), {"approximate": "none"}), absorbed, log,
+                      f"from {', '.join(a.name for a in absorbed)}")
+        return True
+
+    return _rewrite_until_fixed(g, recognise)
 
 
 def _one_plus_erf(g, name, x, producers, consumers, user):
@@ -557,24 +555,18 @@ def recognize_layernorm(g: Graph, log: list) -> Graph:
     g = copy_graph(g)
     if not registry.has_op("LayerNormalization"):
         return g
-    changed = True
-    while changed:
-        changed = False
-        producers, consumers = g.producers(), g.consumers()
-        for n in g.nodes:
-            found = _match_layernorm(g, n, producers, consumers)
-            if found is None:
-                continue
-            x, gamma, beta, eps, absorbed = found
-            ln = Node(n.name, "LayerNormalization", [x, gamma] + ([beta] if beta else []), list(n.outputs),
-                      {"axis": -1, "epsilon": eps, "stash_type": 1})
-            _absorb(ln, *absorbed)
-            dead = {id(a) for a in absorbed}
-            g.nodes = [ln if m is n else m for m in g.nodes if id(m) not in dead]
-            log.append(f"recognised LayerNormalization at {n.name!r} ({len(absorbed) + 1} nodes)")
-            changed = True
-            break
-    return g
+
+    def recognise(g, n, producers, consumers):
+        found = _match_layernorm(g, n, producers, consumers)
+        if found is None:
+            return False
+        x, gamma, beta, eps, absorbed = found
+        ln = Node(n.name, "LayerNormalization", [x, gamma] + ([beta] if beta else []), list(n.outputs),
+                  {"axis": -1, "epsilon": eps, "stash_type": 1})
+        _replace_with(g, n, ln, absorbed, log, f"{len(absorbed) + 1} nodes")
+        return True
+
+    return _rewrite_until_fixed(g, recognise)
 
 
 def _last_axis_mean(node) -> bool:
@@ -648,36 +640,30 @@ def fold_affine_into_next_conv(g: Graph, log: list) -> Graph:
     Convs folds into their weights: W' = a * W, bias' = bias + b * sum(W over its input window). Exact
     only where the conv adds no zero padding (padding would see b where the original saw 0), so a conv
     with padding takes the fold only when b == 0."""
-    g = copy_graph(g)
-    changed = True
-    while changed:
-        changed = False
-        producers, consumers = g.producers(), g.consumers()
-        for n in g.nodes:
-            found = _match_scalar_affine(g, n, producers, consumers)
-            if found is None:
-                continue
-            x, a, b, absorbed = found
-            convs = consumers.get(n.outputs[0], [])
-            if not convs or n.outputs[0] in g.outputs or not all(_takes_input_affine(g, c, n.outputs[0], b)
-                                                                    for c in convs):
-                continue
-            for conv in convs:
-                w, bias = _conv_weight_bias(g, conv)
-                w64 = w.astype(np.float64)
-                b64 = np.zeros(w.shape[0]) if bias is None else bias.astype(np.float64)
-                new_b = b64 + b * w64.reshape(w.shape[0], -1).sum(axis=1)
-                _set_const_input(g, conv, 1, (w64 * a).astype(np.float32), "weight")
-                _set_const_input(g, conv, 2, new_b.astype(np.float32), "bias")
-                conv.inputs[0] = x
-                _absorb(conv, *absorbed)
-            dead = {id(m) for m in absorbed}
-            g.nodes = [m for m in g.nodes if id(m) not in dead]
-            log.append(f"folded {'+'.join(m.op for m in absorbed)} {n.name!r} into "
-                       f"{', '.join(repr(c.name) for c in convs)}")
-            changed = True
-            break
-    return g
+    def fold(g, n, producers, consumers):
+        found = _match_scalar_affine(g, n, producers, consumers)
+        if found is None:
+            return False
+        x, a, b, absorbed = found
+        convs = consumers.get(n.outputs[0], [])
+        if not convs or n.outputs[0] in g.outputs or not all(_takes_input_affine(g, c, n.outputs[0], b)
+                                                                for c in convs):
+            return False
+        for conv in convs:
+            w, bias = _conv_weight_bias(g, conv)
+            w64 = w.astype(np.float64)
+            b64 = np.zeros(w.shape[0]) if bias is None else bias.astype(np.float64)
+            new_b = b64 + b * w64.reshape(w.shape[0], -1).sum(axis=1)
+            _set_const_input(g, conv, 1, (w64 * a).astype(np.float32), "weight")
+            _set_const_input(g, conv, 2, new_b.astype(np.float32), "bias")
+            conv.inputs[0] = x
+            _absorb(conv, *absorbed)
+        _remove(g, {id(m) for m in absorbed})
+        log.append(f"folded {'+'.join(m.op for m in absorbed)} {n.name!r} into "
+                   f"{', '.join(repr(c.name) for c in convs)}")
+        return True
+
+    return _rewrite_until_fixed(copy_graph(g), fold)
 
 
 def _match_scalar_affine(g, n, producers, consumers):
