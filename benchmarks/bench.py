@@ -29,27 +29,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 WORKER = os.path.join(HERE, "worker.py")
 DEFAULT_MODELS = ("resnet18", "mobilenet_v2", "ppocr_det")
-# These select OpenBLAS's Haswell kernel on this machine and halve numpy's SGEMM speed (ANCHORS.md): unset
-# in the timing subprocesses only, never in tests or anywhere else.
-BLAS_ENV_UNSET = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
-THREAD_ENV = ("NUMBA_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+sys.path.insert(0, HERE)  # benchmarks/ is a folder of scripts; this one may be loaded by path (jitmnn bench)
+from timing_env import timing_env  # noqa: E402  (the BLAS variables: unset in the timing subprocesses only)
+
 ENV_HEADER = ("timing subprocesses run with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (as set on these "
               "machines they force OpenBLAS's Haswell kernel and halve numpy's SGEMM speed); NUMBA_NUM_THREADS, "
               "OMP/OPENBLAS_NUM_THREADS = the thread count of the configuration")
 
 
 # ----- subprocesses ---------------------------------------------------------------------------------------
-def timing_env(threads: int, numba_cache_dir: str | None = None) -> dict:
-    env = dict(os.environ)
-    for k in BLAS_ENV_UNSET:
-        env.pop(k, None)
-    for k in THREAD_ENV:
-        env[k] = str(threads)
-    if numba_cache_dir:
-        env["NUMBA_CACHE_DIR"] = numba_cache_dir
-    return env
-
-
 def spawn(spec: dict, env: dict, python: str = sys.executable, timeout: float = 1800.0) -> dict:
     """Run one worker; its result dict (plus wall time), or {"error": ...} with the tail of its stderr."""
     t = time.perf_counter()

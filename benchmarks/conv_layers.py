@@ -20,7 +20,6 @@ import time
 
 import numpy as np
 
-ENV_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
 # (name, C, H, K, k, stride, group, count in the net)
 RESNET18 = [
@@ -163,10 +162,10 @@ def main():
     ap.add_argument("--keep-env", action="store_true")
     ap.add_argument("--only", nargs="*", help="algorithms to time")
     args = ap.parse_args()
-    if not args.keep_env and any(v in os.environ for v in ENV_VARS):
-        env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
-        print(f"note: unsetting {', '.join(v for v in ENV_VARS if v in os.environ)} for this benchmark run", flush=True)
-        os.execve(sys.executable, [sys.executable] + sys.argv, env)
+    if not args.keep_env:
+        from timing_env import reexec_for_timing
+
+        reexec_for_timing()
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from jitmnn import threads
 

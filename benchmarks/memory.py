@@ -70,11 +70,9 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     sys.path.insert(0, REPO)
     from jitmnn.models import prepare_model
+    from timing_env import timing_env
 
-    env = dict(os.environ)
-    for k in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE"):  # timing run only: these halve numpy's GEMM speed
-        env.pop(k, None)
-    env.update(NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    env = timing_env(1)
     print("RSS added = after load + first run minus before load, after the same kernels ran once "
           "(OPENBLAS_CORETYPE/L2_SIZE unset for this run)")
     print(f"{'model':<13}{'weights':<8}{'memory':<8}{'file MB':>8}{'RSS+ MB':>9}{'load MB':>8}{'arena MB':>9}"

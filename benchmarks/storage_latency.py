@@ -15,18 +15,9 @@ import argparse
 import os
 import sys
 
-BLAS_ENV = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 STORAGE = {"fp32": {}, "fp16": {"fp16": True}, "bf16": {"bf16": True}, "int8": {"weight_quant_bits": 8},
            "int4": {"weight_quant_bits": 4, "block_size": 32}}
 DEFAULT_CONFIGS = "fp32:normal,fp32:low,fp16:low,int8:low,int4:low,int8:normal"
-
-
-def _reexec_with_clean_env():
-    """numpy reads the BLAS variables when it loads, so drop them and restart before importing it."""
-    if any(k in os.environ for k in BLAS_ENV) or os.environ.get("OPENBLAS_NUM_THREADS") != "1":
-        env = {k: v for k, v in os.environ.items() if k not in BLAS_ENV}
-        env.update(OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
-        os.execve(sys.executable, [sys.executable] + sys.argv, env)
 
 
 def main(argv=None) -> int:
@@ -37,7 +28,9 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=30)
     ap.add_argument("--workdir", default=None)
     args = ap.parse_args(argv)
-    _reexec_with_clean_env()
+    from timing_env import reexec_for_timing
+
+    reexec_for_timing(threads=1)
     import time
 
     import numpy as np

@@ -24,7 +24,6 @@ import time
 
 import numpy as np
 
-ENV_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 RESNET18_3X3 = [(64, 56), (128, 28), (256, 14), (512, 7)]
 EXTRA = [(32, 112), (64, 112), (32, 56), (128, 56), (64, 28), (256, 28), (128, 14), (512, 14), (256, 7),
          (16, 56), (64, 14)]
@@ -202,10 +201,10 @@ def main():
     ap.add_argument("--dump", default="/tmp/winograd_fit_rows.pkl", help="where --fit saves the measurements")
     ap.add_argument("--refit", action="store_true", help="fit again from --dump without measuring")
     args = ap.parse_args()
-    if not args.keep_env and any(v in os.environ for v in ENV_VARS):
-        env = {k: v for k, v in os.environ.items() if k not in ENV_VARS}
-        print(f"note: unsetting {', '.join(v for v in ENV_VARS if v in os.environ)} for this run", flush=True)
-        os.execve(sys.executable, [sys.executable] + sys.argv, env)
+    if not args.keep_env:
+        from timing_env import reexec_for_timing
+
+        reexec_for_timing()
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     from jitmnn import threads
 
