@@ -4,16 +4,15 @@ The code numbers are the contract between the planner (jitmnn/ops/activation_cod
 import math
 
 import numpy as np
-from numba import njit
 
-from jitmnn.config import FASTMATH
+from ._jit import helper
 
 NONE, RELU, CLIP, HARDSIGMOID, HARDSWISH, SIGMOID, SILU, TANH, GELU = range(9)
 NAMES = {"": NONE, None: NONE, "relu": RELU, "clip": CLIP, "hardsigmoid": HARDSIGMOID, "hardswish": HARDSWISH,
          "sigmoid": SIGMOID, "silu": SILU, "tanh": TANH, "gelu": GELU}
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")
+@helper
 def apply(v, code, p0, p1):
     """Activation `code` of float32 v; p0/p1 are clip min/max or hardsigmoid alpha/beta."""
     if code == 0:

@@ -3,7 +3,37 @@ x is [C, H, W] C-contiguous; a column p of the im2col matrix is output pixel (p 
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import helper, kernel
+
+
+@helper
+def row_segments(p0, n, width):
+    """The flat pixels [p0, p0 + n) of a [rows, width] plane cut at row ends: one row per segment,
+    (row, first column, end column, tile column of (row, 0))."""
+    seg = np.empty(((p0 + n - 1) // width - p0 // width + 1, 4), np.int64)
+    p = p0
+    k = 0
+    while p < p0 + n:
+        r = p // width
+        c0 = p - r * width
+        c1 = min(width, c0 + (p0 + n - p))
+        seg[k, 0], seg[k, 1], seg[k, 2], seg[k, 3] = r, c0, c1, p - p0 - c0
+        p += c1 - c0
+        k += 1
+    return seg
+
+
+@helper
+def tap_ranges(k, d, pad, stride, size):
+    """Per tap j of a k-tap window (dilation d, padding pad): [lo, hi) of the positions q whose tap
+    q * stride - pad + j * d lands inside [0, size)."""
+    lo = np.empty(k, np.int64)
+    hi = np.empty(k, np.int64)
+    for j in range(k):
+        off = j * d - pad
+        lo[j] = 0 if off >= 0 else (-off + stride - 1) // stride
+        hi[j] = (size - 1 - off) // stride + 1 if size - 1 - off >= 0 else 0
+    return lo, hi
 
 
 @kernel
@@ -16,25 +46,9 @@ def im2col_tile(x, cols, col0, ncols, OW, kh, kw, sh, sw, ph, pw, dh, dw):
     xf = x.reshape(-1)
     cf = cols.reshape(-1)
     zero = np.float32(0.0)
-    # output-row segments of this tile: (oh, ow0, ow1, tile column of (oh, 0))
-    nseg = (col0 + ncols - 1) // OW - col0 // OW + 1
-    seg = np.empty((nseg, 4), np.int64)
-    p = col0
-    k = 0
-    while p < col0 + ncols:
-        oh = p // OW
-        ow0 = p - oh * OW
-        ow1 = min(OW, ow0 + (col0 + ncols - p))
-        seg[k, 0], seg[k, 1], seg[k, 2], seg[k, 3] = oh, ow0, ow1, p - col0 - ow0
-        p += ow1 - ow0
-        k += 1
-    # per horizontal tap j: x column offset and the ow range that lands inside the row
-    jlo = np.empty(kw, np.int64)
-    jhi = np.empty(kw, np.int64)
-    for j in range(kw):
-        off = j * dw - pw
-        jlo[j] = 0 if off >= 0 else (-off + sw - 1) // sw
-        jhi[j] = (W - 1 - off) // sw + 1 if W - 1 - off >= 0 else 0
+    seg = row_segments(col0, ncols, OW)  # output-row segments of this tile
+    jlo, jhi = tap_ranges(kw, dw, pw, sw, W)  # per horizontal tap: the ow range inside the row
+    nseg = seg.shape[0]
     swu = np.uint64(sw)
     for c in range(C):
         for i in range(kh):
@@ -75,26 +89,10 @@ def col2im_tile(cols, y, col0, ncols, W, kh, kw, sh, sw, ph, pw, dh, dw, accumul
     K, OH, OW = y.shape
     cf = cols.reshape(-1)
     yf = y.reshape(-1)
-    p_end = col0 + ncols
     swu = np.uint64(sw)
-    # input-row segments of this tile: (ih, iw0, iw1, tile column of (ih, 0))
-    nseg = (p_end - 1) // W - col0 // W + 1
-    seg = np.empty((nseg, 4), np.int64)
-    p = col0
-    s = 0
-    while p < p_end:
-        ih = p // W
-        iw0 = p - ih * W
-        iw1 = min(W, iw0 + (p_end - p))
-        seg[s, 0], seg[s, 1], seg[s, 2], seg[s, 3] = ih, iw0, iw1, p - col0 - iw0
-        p += iw1 - iw0
-        s += 1
-    jlo = np.empty(kw, np.int64)
-    jhi = np.empty(kw, np.int64)
-    for j in range(kw):
-        off = j * dw - pw
-        jlo[j] = 0 if off >= 0 else (-off + sw - 1) // sw
-        jhi[j] = (OW - 1 - off) // sw + 1 if OW - 1 - off >= 0 else 0
+    seg = row_segments(col0, ncols, W)  # input-row segments of this tile
+    jlo, jhi = tap_ranges(kw, dw, pw, sw, OW)  # per horizontal tap: the iw range landing inside y's row
+    nseg = seg.shape[0]
     for k in range(K):
         for i in range(kh):
             for s in range(nseg):

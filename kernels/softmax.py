@@ -6,15 +6,11 @@ the last axis, as in attention and classifier heads) is the contiguous fast path
 import math
 
 import numpy as np
-from numba import njit
-
-from jitmnn.config import FASTMATH
-
-from ._jit import kernel
+from ._jit import helper, kernel
 from .unary import fast_exp
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")
+@helper
 def row_max(x):
     """max of a contiguous 1-D row. LLVM does not vectorise a float max-reduction loop here, so eight
     independent accumulators over [rows, 8] (constant column indices) do it: ~5x faster."""

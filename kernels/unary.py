@@ -9,13 +9,11 @@ import math
 
 import llvmlite.ir as lir
 import numpy as np
-from numba import njit, prange, types
+from numba import prange, types
 from numba.extending import intrinsic
 
-from jitmnn.config import FASTMATH
-
 from . import act
-from ._jit import kernel
+from ._jit import helper, kernel
 
 IDENTITY, RELU, CLIP, HARDSIGMOID, HARDSWISH, SIGMOID, SILU, TANH, GELU = (
     act.NONE, act.RELU, act.CLIP, act.HARDSIGMOID, act.HARDSWISH, act.SIGMOID, act.SILU, act.TANH, act.GELU)
@@ -39,7 +37,7 @@ def bits_to_float32(typingctx, bits):
     return types.float32(bits), codegen
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")
+@helper
 def fast_exp(v):
     """exp(v) for float32 v, branch-free so loops calling it vectorise (scalar math.exp is ~8 ns per
     element here without SVML; loops of this run at numpy's speed). Cody-Waite: exp(v) = 2^k * p(r),
@@ -63,7 +61,7 @@ def fast_exp(v):
     return p * bits_to_float32(np.int32((kb - np.int32(1)) << np.int32(23)))
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")
+@helper
 def exp_row(x, out, sign, shift):
     """out[i] = fast_exp(sign * x[i] - shift) over 1-D x/out (may run in place)."""
     for i in range(x.shape[0]):

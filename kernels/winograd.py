@@ -21,12 +21,8 @@ the points of Lavin & Gray / NNPACK / MNN, which keep the coefficients small."""
 from fractions import Fraction
 
 import numpy as np
-from numba import njit
-
-from jitmnn.config import FASTMATH
-
 from . import act
-from ._jit import kernel
+from ._jit import helper, kernel
 
 POINTS = (0.0, 1.0, -1.0, 2.0, -2.0, 0.5, -0.5)
 R = 3  # filter size
@@ -79,7 +75,7 @@ def transform_weights(w, G):
 # vectorises the loops over tiles.
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")
+@helper
 def _bt2(d0, d1, d2, d3):
     """B^T d for F(2,3) (one column of a tile)."""
     return (d0 - d2,
@@ -88,14 +84,14 @@ def _bt2(d0, d1, d2, d3):
             -d1 + d3)
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")
+@helper
 def _at2(d0, d1, d2, d3):
     """A^T s for F(2,3)."""
     return (d0 + d1 + d2,
             d1 - d2 + d3)
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")
+@helper
 def _bt4(d0, d1, d2, d3, d4, d5):
     """B^T d for F(4,3) (one column of a tile)."""
     return (np.float32(4.0) * d0 - np.float32(5.0) * d2 + d4,
@@ -106,7 +102,7 @@ def _bt4(d0, d1, d2, d3, d4, d5):
             np.float32(4.0) * d1 - np.float32(5.0) * d3 + d5)
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")
+@helper
 def _at4(d0, d1, d2, d3, d4, d5):
     """A^T s for F(4,3)."""
     return (d0 + d1 + d2 + d3 + d4,
@@ -115,7 +111,7 @@ def _at4(d0, d1, d2, d3, d4, d5):
             d1 - d2 + np.float32(8.0) * d3 - np.float32(8.0) * d4 + d5)
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")
+@helper
 def _bt6(d0, d1, d2, d3, d4, d5, d6, d7):
     """B^T d for F(6,3) (one column of a tile)."""
     return (d0 - np.float32(5.25) * d2 + np.float32(5.25) * d4 - d6,
@@ -132,7 +128,7 @@ def _bt6(d0, d1, d2, d3, d4, d5, d6, d7):
             -d1 + np.float32(5.25) * d3 - np.float32(5.25) * d5 + d7)
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH, inline="always")
+@helper
 def _at6(d0, d1, d2, d3, d4, d5, d6, d7):
     """A^T s for F(6,3)."""
     return (d0 + d1 + d2 + d3 + d4 + d5 + d6,
@@ -146,7 +142,7 @@ def _at6(d0, d1, d2, d3, d4, d5, d6, d7):
              - np.float32(0.03125) * d6 + d7)
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@kernel(error_model="python")
 def _in_cols2(x, b, c, y0, Q, tb, cbase, ntx):
     """Q[i*4 + l, tb + t] = (B^T d_t)[i, l] for the ntx tiles of one tile row: tile t reads input rows
     y0 + [0, 4) and columns cbase + t*2 + [0, 4) of x[b, c], zero outside. Plain 2-D indexing (the
@@ -200,7 +196,7 @@ def _in_cols2(x, b, c, y0, Q, tb, cbase, ntx):
                 Q[12 + l, tb + t] = o3
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@kernel(error_model="python")
 def _in_rows2(Q, V, c, v0, Tc):
     """V[i*4 + j, c, v0 + t] = (Q_i B)[j] for the Tc tiles of a chunk (vector loops over tiles)."""
     for i in range(4):
@@ -220,7 +216,7 @@ def _in_rows2(Q, V, c, v0, Tc):
             w3[t] = o3
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@kernel(error_model="python")
 def _out_cols2(M, S, k, v0, Tc):
     """S[jo*4 + i, t] = (A^T M_i)[jo] (row i of the tiles' M for output channel k; vector loops)."""
     for i in range(4):
@@ -236,7 +232,7 @@ def _out_cols2(M, S, k, v0, Tc):
             w1[t] = o1
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@kernel(error_model="python")
 def _out_rows2(S, y, b, k, oy0, tb, x0, ntx, bk, code, p0, p1):
     """y[b, k, oy0 + io, x0 + t*2 + jo] = act((S_jo A)[io] + bk) for the ntx tiles of one tile row, clipped
     at the bottom and right edges (only the last tile row / column can be cut). The strided stores use
@@ -271,7 +267,7 @@ def _out_rows2(S, y, b, k, oy0, tb, x0, ntx, bk, code, p0, p1):
                 row[i] = act.apply(row[i], code, p0, p1)
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@kernel(error_model="python")
 def _in_cols4(x, b, c, y0, Q, tb, cbase, ntx):
     """Q[i*6 + l, tb + t] = (B^T d_t)[i, l] for the ntx tiles of one tile row: tile t reads input rows
     y0 + [0, 6) and columns cbase + t*4 + [0, 6) of x[b, c], zero outside. Plain 2-D indexing (the
@@ -337,7 +333,7 @@ def _in_cols4(x, b, c, y0, Q, tb, cbase, ntx):
                 Q[30 + l, tb + t] = o5
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@kernel(error_model="python")
 def _in_rows4(Q, V, c, v0, Tc):
     """V[i*6 + j, c, v0 + t] = (Q_i B)[j] for the Tc tiles of a chunk (vector loops over tiles)."""
     for i in range(6):
@@ -363,7 +359,7 @@ def _in_rows4(Q, V, c, v0, Tc):
             w5[t] = o5
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@kernel(error_model="python")
 def _out_cols4(M, S, k, v0, Tc):
     """S[jo*6 + i, t] = (A^T M_i)[jo] (row i of the tiles' M for output channel k; vector loops)."""
     for i in range(6):
@@ -385,7 +381,7 @@ def _out_cols4(M, S, k, v0, Tc):
             w3[t] = o3
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@kernel(error_model="python")
 def _out_rows4(S, y, b, k, oy0, tb, x0, ntx, bk, code, p0, p1):
     """y[b, k, oy0 + io, x0 + t*4 + jo] = act((S_jo A)[io] + bk) for the ntx tiles of one tile row, clipped
     at the bottom and right edges (only the last tile row / column can be cut). The strided stores use
@@ -426,7 +422,7 @@ def _out_rows4(S, y, b, k, oy0, tb, x0, ntx, bk, code, p0, p1):
                 row[i] = act.apply(row[i], code, p0, p1)
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@kernel(error_model="python")
 def _in_cols6(x, b, c, y0, Q, tb, cbase, ntx):
     """Q[i*8 + l, tb + t] = (B^T d_t)[i, l] for the ntx tiles of one tile row: tile t reads input rows
     y0 + [0, 8) and columns cbase + t*6 + [0, 8) of x[b, c], zero outside. Plain 2-D indexing (the
@@ -506,7 +502,7 @@ def _in_cols6(x, b, c, y0, Q, tb, cbase, ntx):
                 Q[56 + l, tb + t] = o7
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@kernel(error_model="python")
 def _in_rows6(Q, V, c, v0, Tc):
     """V[i*8 + j, c, v0 + t] = (Q_i B)[j] for the Tc tiles of a chunk (vector loops over tiles)."""
     for i in range(8):
@@ -538,7 +534,7 @@ def _in_rows6(Q, V, c, v0, Tc):
             w7[t] = o7
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@kernel(error_model="python")
 def _out_cols6(M, S, k, v0, Tc):
     """S[jo*8 + i, t] = (A^T M_i)[jo] (row i of the tiles' M for output channel k; vector loops)."""
     for i in range(8):
@@ -566,7 +562,7 @@ def _out_cols6(M, S, k, v0, Tc):
             w5[t] = o5
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@kernel(error_model="python")
 def _out_rows6(S, y, b, k, oy0, tb, x0, ntx, bk, code, p0, p1):
     """y[b, k, oy0 + io, x0 + t*6 + jo] = act((S_jo A)[io] + bk) for the ntx tiles of one tile row, clipped
     at the bottom and right edges (only the last tile row / column can be cut). The strided stores use
