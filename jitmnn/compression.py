@@ -70,7 +70,7 @@ class CompressedTensor:
         meta = {"kind": self.kind, "shape": list(self.shape), "block_size": self.block_size,
                 "asymmetric": self.zero is not None}
         parts = {"data": self.data}
-        half = getattr(self, "half_scales", False)
+        half = self.half_scales
         if self.scale_codes is not None:
             parts["scale"], parts["scale_base"] = self.scale_codes[0], np.array([self.scale_codes[1]], np.float32)
         elif self.scale is not None:
@@ -326,22 +326,6 @@ def _compress_bias(graph, node, users, row) -> None:
     row["bias"] = "fp16"
 
 
-def _store_small_fp16(graph, node, users, name, w, rows) -> None:
-    """A layer too small for int8/int4 (a 3-channel stem, a 1x1 over 8 channels) is stored fp16 when that
-    is lossless enough, so fixed costs do not dominate a small model's int4 file (PP-OCR cls: 0.19x)."""
-    t = compress(np.asarray(w), "fp16")
-    err = _rel_l2(np.asarray(w, np.float64), t.to_float().astype(np.float64))
-    if err > FP16_MAX_REL_ERROR:
-        rows.append({"layer": node.name, "storage": "fp32", "rel_error": 0.0,
-                     "note": f"only {w.size} weights; fp16 error {err:.2e} too large"})
-        return
-    graph.constants[name] = t
-    row = {"layer": node.name, "storage": "fp16", "rel_error": err, "note": f"only {w.size} weights: fp16, not int",
-           "bytes_before": int(w.nbytes), "bytes_after": int(t.nbytes)}
-    _compress_bias(graph, node, users, row)
-    rows.append(row)
-
-
 def compress_graph(graph, kind: str, block_size: int = 0, asymmetric: bool = False, layers: dict | None = None):
     """Store the weights of conv/gemm layers compressed, in place. `layers` (from a compression-params file)
     maps node name -> {"kind", "block_size", "asymmetric"} and overrides the global setting per layer
@@ -370,26 +354,28 @@ def compress_graph(graph, kind: str, block_size: int = 0, asymmetric: bool = Fal
         if k in (None, "fp32"):
             rows.append({"layer": node.name, "storage": "fp32", "note": "kept fp32 by params file", "rel_error": 0.0})
             continue
-        if w.size < MIN_COMPRESSED_ELEMENTS and not spec.get("explicit"):
-            if k in ("int8", "int4") and users.get(name, 0) == 1:
-                _store_small_fp16(graph, node, users, name, w, rows)
-            else:
-                rows.append({"layer": node.name, "storage": "fp32", "note": f"only {w.size} weights", "rel_error": 0.0})
+        # A layer too small for int8/int4 (a 3-channel stem, a 1x1 over 8 channels) is stored fp16 when that is
+        # lossless enough, so fixed costs do not dominate a small model's int4 file (PP-OCR cls: 0.19x).
+        small = w.size < MIN_COMPRESSED_ELEMENTS and not spec.get("explicit")
+        if small and (k not in ("int8", "int4") or users.get(name, 0) > 1):
+            rows.append({"layer": node.name, "storage": "fp32", "note": f"only {w.size} weights", "rel_error": 0.0})
             continue
         if users.get(name, 0) > 1:
             rows.append({"layer": node.name, "storage": "fp32", "note": "weight shared by several nodes",
                          "rel_error": 0.0})
             continue
-        t = compress(np.asarray(w), k, int(spec.get("block_size", block_size) or 0),
+        store = "fp16" if small else k
+        t = compress(np.asarray(w), store, int(spec.get("block_size", block_size) or 0),
                      bool(spec.get("asymmetric", asymmetric)), spec.get("scale"), spec.get("zero"))
         err = _rel_l2(np.asarray(w, np.float64), t.to_float().astype(np.float64))
-        if k in ("fp16", "bf16") and err > (FP16_MAX_REL_ERROR if k == "fp16" else BF16_MAX_REL_ERROR):
+        if store in ("fp16", "bf16") and err > (FP16_MAX_REL_ERROR if store == "fp16" else BF16_MAX_REL_ERROR):
             amax = float(np.abs(w).max())
             rows.append({"layer": node.name, "storage": "fp32", "rel_error": 0.0,
-                         "note": f"kept fp32: {k} error {err:.2e} (max |w| {amax:.2e}, fp16 normal >= {FP16_MIN_NORMAL:.1e})"})
+                         "note": f"kept fp32: {store} error {err:.2e} (max |w| {amax:.2e}, fp16 normal >= {FP16_MIN_NORMAL:.1e})"})
             continue
         graph.constants[name] = t
-        row = {"layer": node.name, "storage": t.storage, "rel_error": err, "note": "",
+        row = {"layer": node.name, "storage": t.storage, "rel_error": err,
+               "note": f"only {w.size} weights: fp16, not int" if small else "",
                "bytes_before": int(w.nbytes), "bytes_after": int(t.nbytes)}
         if spec.get("bias_delta") is not None:
             _correct_bias(graph, node, users, np.asarray(spec["bias_delta"], np.float32), row)

@@ -34,7 +34,7 @@ LOW_MEMORY_WEIGHT_SLACK_BYTES = 64 << 10
 # weight fits is expanded once per run and reused by every im2col tile; a bigger one goes panel by panel
 # (rows rounded down to HYBRID_PANEL_ROW_MULTIPLE). Measured on ResNet-18's 3x3x512 layer (7x7 map): 64-row
 # panels (1.2 MB) 4.7 ms, 128 rows (2.4 MB) 4.0, whole fp32 GEMM 2.8 -- each panel's GEMM re-packs the
-# im2col tile, so fewer, larger panels win; 2.5 MB keeps ResNet-18 int8 low at 21 MB RSS added (bar 30).
+# im2col tile, so fewer, larger panels win. ResNet-18 int8 low still adds 16.4 MB RSS (bar 30).
 HYBRID_PANEL_BYTES = 5 << 19
 HYBRID_PANEL_ROW_MULTIPLE = 16
 # Arena alignment: 64 bytes is one cache line and one AVX-512 vector.

@@ -1,6 +1,6 @@
 """Hybrid Gemm/MatMul for compressed constant weights: one panel of stored rows (at most
-HYBRID_PANEL_BYTES of fp32) is expanded to fp32 in scratch before its GEMM; no full fp32 copy exists (fc layers are the largest weights
-of the classifiers: 2 MB in ResNet-18, 5 MB in MobileNetV2).
+HYBRID_PANEL_BYTES of fp32) is expanded in scratch before its GEMM; no full fp32 copy exists (fc layers
+are the largest weights of the classifiers: 2 MB in ResNet-18, 5 MB in MobileNetV2).
 
 Stored rows are the weight's first axis: for Gemm transB=1 (B is [N, K]) a panel is a block of output
 columns; for Gemm transB=0 and MatMul (B is [K, N]) a panel is a block of the inner dimension, and the
