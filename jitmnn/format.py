@@ -150,13 +150,15 @@ def _read_header(path: str):
 
 
 def _entries(path, header, version, data_start, size):
-    """(name, dtype, shape, offset, nbytes) of every stored array, each range checked against the file.
-    Version 1 tables list offsets; version 2 offsets follow from the sizes and the alignment rule."""
+    """(name, dtype, shape, offset, nbytes, crc32 or None) of every stored array, each range checked
+    against the file. Version 1 tables list offsets (64-aligned) and per-blob CRCs; version 2 offsets
+    follow from the sizes and the alignment rule."""
     table = header.get("constants")
     if not isinstance(table, list):
         raise ModelFormatError(f"{path}: constant table is missing")
     out = []
     end = 0
+    align = BLOB_ALIGN if version == 1 else SMALL_BLOB_ALIGN
     for e in table:
         try:
             name, dtype, shape = str(e["name"]), np.dtype(e["dtype"]), tuple(int(d) for d in e["shape"])
@@ -174,7 +176,7 @@ def _entries(path, header, version, data_start, size):
                 raise ModelFormatError(f"{path}: constant {name!r}: {stored} bytes do not hold shape {shape} of {dtype}")
         else:
             offset = _blob_start(end, nbytes)
-        if offset < 0 or offset % SMALL_BLOB_ALIGN or data_start + offset + nbytes > size:
+        if offset < 0 or offset % align or data_start + offset + nbytes > size:
             raise ModelFormatError(
                 f"{path}: constant {name!r} (bytes {offset}..{offset + nbytes}) lies outside the file"
                 f" ({size - data_start} data bytes): truncated or corrupt"
