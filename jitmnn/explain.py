@@ -17,6 +17,7 @@ class Explanation:
                 "output_shape": tuple(plan.tensors[s.outputs[0]].shape) if s.outputs else (),
                 "extra_bytes": s.weight_bytes + s.scratch_bytes,
                 "weight_dtype": _weight_dtype(s),
+                "activation_storage": _activation_storage(plan, s),
             }
             for s in plan.steps
         ]
@@ -37,11 +38,11 @@ class Explanation:
         for note in p.notes:
             lines.append(f"note: {note}")
         w = max([len(x["name"]) for x in self.layers] + [4])
-        lines.append(f"{'layer':<{w}}  {'op':<18} {'algorithm':<14} {'out shape':<20} {'extra':>9}  reason")
+        lines.append(f"{'layer':<{w}}  {'op':<18} {'algorithm':<14} {'out shape':<20} {'act':<4} {'extra':>9}  reason")
         for x in self.layers:
             lines.append(
                 f"{x['name']:<{w}}  {x['op']:<18} {x['algorithm']:<14} {str(x['output_shape']):<20}"
-                f" {x['extra_bytes'] / 1e3:>7.0f}KB  {x['reason']}"
+                f" {x['activation_storage']:<4} {x['extra_bytes'] / 1e3:>7.0f}KB  {x['reason']}"
             )
         counts = p.algorithm_counts()
         lines.append("algorithms: " + ", ".join(f"{k} x{v}" for k, v in sorted(counts.items())))
@@ -56,3 +57,11 @@ def _weight_dtype(step) -> str:
     if len(consts) > 1 and consts[1] is not None:
         return str(getattr(consts[1], "storage", getattr(consts[1], "dtype", "")))
     return ""
+
+
+def _activation_storage(plan, step) -> str:
+    """How the layer's first output is held in the arena: fp16 (precision=low) or its own dtype."""
+    if not step.outputs:
+        return ""
+    t = plan.tensors[step.outputs[0]]
+    return "fp16" if t.storage is not None else str(t.dtype).replace("float", "fp")

@@ -271,7 +271,7 @@ class Module:
         views = {}
         for name, t in plan.tensors.items():
             if t.kind in ("arena", "input") and t.block >= 0:
-                views[name] = self._arena.view(plan.offsets[t.block], t.shape, t.dtype)
+                views[name] = self._arena.view(plan.offsets[t.block], t.shape, t.stored_dtype)
         g = self._model.graph
 
         def value(name):

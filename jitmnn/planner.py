@@ -5,6 +5,7 @@ The planner decides; it never runs a kernel (folding runs the numpy reference on
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +25,12 @@ class TensorPlan:
     kind: str  # "input" | "const" | "folded" | "arena"
     block: int = -1  # index into Plan.blocks when kind == "arena"
     alias_of: str | None = None
+    storage: np.dtype | None = None  # registry.FP16_BITS when a float32 tensor is held as fp16
+
+    @property
+    def stored_dtype(self) -> np.dtype:
+        """The dtype of the arena view kernels see (uint16 half bits for an fp16-stored tensor)."""
+        return self.storage if self.storage is not None else self.dtype
 
 
 @dataclass
@@ -154,6 +161,12 @@ def choose(ctx, config, candidates: dict):
             if alg.weight_bytes(ctx) > least + LOW_MEMORY_WEIGHT_SLACK_BYTES:
                 refused.append(f"{alg.name} (keeps a {_mb(alg.weight_bytes(ctx))} weight copy)")
         considered = [(c, a) for c, a in considered if a.weight_bytes(ctx) <= least + LOW_MEMORY_WEIGHT_SLACK_BYTES]
+    if config.precision == "low" and any(a.fp16 for _, a in considered):
+        # precision=low: activations are stored fp16 between algorithms that can read and write it
+        for c, alg in considered:
+            if not alg.fp16:
+                refused.append(f"{alg.name} (precision=low: keeps activations fp32)")
+        considered = [(c, a) for c, a in considered if a.fp16]
     considered.sort(key=lambda t: t[0])
     best = considered[0][1]
     reason = "fastest" if len(considered) > 1 else "only candidate"
@@ -208,6 +221,7 @@ def make_plan(graph, input_shapes: dict, config) -> Plan:
         alg, reason, _ = choose(ctx, config, registry.algorithms(node.op))
         steps.append(_make_step(node, ctx, alg, reason))
     steps = _fit_budget(graph, steps, tensors, config, values, shapes, dtypes)
+    steps = _store_fp16(graph, steps, tensors, config)
     return _layout(graph, input_shapes, steps, tensors, values, config)
 
 
@@ -245,7 +259,7 @@ def _layout(graph, input_shapes, steps, tensors, values, config) -> Plan:
     for name, t in tensors.items():
         if t.kind in ("arena", "input") and t.alias_of is None and name in first:
             t.block = len(blocks)
-            nbytes = int(np.prod(t.shape, dtype=np.int64)) * t.dtype.itemsize
+            nbytes = int(np.prod(t.shape, dtype=np.int64)) * t.stored_dtype.itemsize
             blocks.append(arena_mod.Block(nbytes, first[name], last.get(name, first[name])))
     for t in tensors.values():
         if t.alias_of is not None:
@@ -268,12 +282,76 @@ def _notes(plan, config) -> list:
     if config.memory == "low" and not any("refused" in s.reason for s in plan.steps):
         notes.append("memory=low changed no algorithm choice for this model (no layer had a memory-hungry option)")
     if config.precision == "low":
-        notes.append("precision=low: weights held as fp16 and expanded panel by panel (hybrid kernels); "
-                     "activations stay fp32 (fp16 activation storage is not implemented yet)")
+        notes.append(_fp16_note(plan))
     if "reference" in algs:
         refs = sorted({s.node.op for s in plan.steps if s.algorithm == "reference"})
         notes.append(f"ops running the slow numpy reference: {', '.join(refs)}")
     return notes
+
+
+def _fp16_note(plan) -> str:
+    acts = [t for t in plan.tensors.values() if t.kind == "arena" and t.alias_of is None and t.dtype == np.float32]
+    half = [t for t in acts if t.storage is not None]
+    n_bytes = sum(int(np.prod(t.shape, dtype=np.int64)) * 4 for t in half)
+    kept = sorted({s.node.op for s in plan.steps if not s.skipped
+                   and not registry.algorithms(s.node.op)[s.algorithm].fp16})
+    note = (f"precision=low: weights held as fp16 and expanded panel by panel (hybrid kernels); {len(half)} of "
+            f"{len(acts)} activation tensors stored fp16 ({n_bytes / 2e6:.2f} MB instead of {n_bytes / 1e6:.2f} MB)")
+    if kept:
+        note += f"; activations next to {', '.join(kept)} stay fp32 (no fp16 kernel)"
+    return note
+
+
+def _store_fp16(graph, steps, tensors, config) -> list:
+    """precision=low: hold float32 activations as fp16 wherever every step touching them can (halves the
+    arena). Tensors joined by a bit-moving step (a view, Concat, Transpose, ...) share one storage, so they
+    are decided as a group: fp16 only if no member is a graph input or output and every step reading or
+    writing a member converts or moves bits. Steps touching an fp16 tensor are set up again with their
+    storage in the context (scratch and setup may depend on it); their algorithms do not change."""
+    if config.precision != "low":
+        return steps
+    parent: dict = {}
+
+    def find(name):
+        while parent.setdefault(name, name) != name:
+            parent[name] = parent[parent[name]]
+            name = parent[name]
+        return name
+
+    def is_float_activation(name):
+        t = tensors.get(name) if name else None
+        return t is not None and t.kind in ("arena", "input") and t.dtype == np.float32
+
+    blocked = {name for name in graph.outputs if is_float_activation(name)}
+    blocked |= {t.name for t in tensors.values() if t.kind == "input"}
+    for s in steps:
+        fp16 = registry.MOVES_BITS if s.skipped else registry.algorithms(s.node.op)[s.algorithm].fp16
+        ins = [(i, n) for i, n in enumerate(s.inputs) if is_float_activation(n)]
+        outs = [n for n in s.outputs if is_float_activation(n)]
+        if fp16 == registry.MOVES_BITS:
+            names = [n for _, n in ins] + outs
+            for n in names[1:]:
+                parent[find(n)] = find(names[0])
+        elif fp16 == registry.CONVERTS:
+            fp16_inputs = registry.algorithms(s.node.op)[s.algorithm].fp16_inputs
+            blocked |= {n for i, n in ins if i not in fp16_inputs}
+        else:
+            blocked |= {n for _, n in ins} | set(outs)
+    blocked_roots = {find(n) for n in blocked}
+    for name, t in tensors.items():
+        if is_float_activation(name) and find(name) not in blocked_roots:
+            t.storage = registry.FP16_BITS
+    out = []
+    for s in steps:
+        if s.skipped or not any(tensors[n].storage is not None for n in list(s.inputs) + s.outputs if n):
+            out.append(s)
+            continue
+        ctx = dataclasses.replace(
+            s.params[0],
+            in_storage=[tensors[n].storage if n else None for n in s.inputs],
+            out_storage=[tensors[n].storage for n in s.outputs])
+        out.append(_make_step(s.node, ctx, registry.algorithms(s.node.op)[s.algorithm], s.reason))
+    return out
 
 
 def _fit_budget(graph, steps, tensors, config, values, shapes, dtypes):

@@ -4,6 +4,7 @@ x is [C, H, W] C-contiguous; a column p of the im2col matrix is output pixel (p 
 import numpy as np
 
 from ._jit import helper, kernel
+from .half import load
 
 
 @helper
@@ -39,7 +40,8 @@ def tap_ranges(k, d, pad, stride, size):
 @kernel
 def im2col_tile(x, cols, col0, ncols, OW, kh, kw, sh, sw, ph, pw, dh, dw):
     """cols[(c*kh + i)*kw + j, p - col0] = x[c, oh*sh - ph + i*dh, ow*sw - pw + j*dw] (0 outside), for the
-    output pixels p in [col0, col0 + ncols). The tile is cut into output-row segments once; per segment
+    output pixels p in [col0, col0 + ncols). x may store fp16 (uint16 bits); cols are always float32.
+    The tile is cut into output-row segments once; per segment
     and tap the valid ow range is known, so copies have no branches. Indices are uint64 into flat arrays
     (a signed index costs a wraparound check per element and blocks vectorising: measured 4x)."""
     C, H, W = x.shape
@@ -71,10 +73,10 @@ def im2col_tile(x, cols, col0, ncols, OW, kh, kw, sh, sw, ph, pw, dh, dw):
                     src = np.uint64((c * H + ih) * W + lo * sw + j * dw - pw)
                     if sw == 1:
                         for t in range(np.uint64(hi - lo)):
-                            cf[d + t] = xf[src + t]
+                            cf[d + t] = load(xf, src + t)
                     else:
                         for t in range(np.uint64(hi - lo)):
-                            cf[d + t] = xf[src + swu * t]
+                            cf[d + t] = load(xf, src + swu * t)
                     d = np.uint64(rbase + hi)
                     for t in range(np.uint64(ow1 - hi)):
                         cf[d + t] = zero

@@ -15,6 +15,7 @@ from numba import prange
 
 from . import act
 from ._jit import kernel
+from .half import load, store
 
 
 def plane_shape(H, W, OH, OW, kh, kw, ph, pw, sh, sw, dh, dw):
@@ -22,7 +23,7 @@ def plane_shape(H, W, OH, OW, kh, kw, ph, pw, sh, sw, dh, dw):
     hp = max(H + ph, (OH - 1) * sh + (kh - 1) * dh + 1)
     wp = max(W + pw, (OW - 1) * sw + (kw - 1) * dw + 1)
     wq = -(-wp // sw)
-    return hp, wq * sw
+    return hp + 1, wq * sw  # + 1 row: the fp32 output row (y may store fp16)
 
 
 @kernel
@@ -40,26 +41,29 @@ def _tables(W, kw, pw, sw, dw, Wq):
 
 
 @kernel
-def _channel(xf, w, b, yf, pf, nc, c, H, W, OH, OW, ph, sh, sw, dh, Wrow, tab, code, p0, p1):
+def _channel(xf, w, b, yf, pf, nc, c, H, W, OH, OW, ph, sh, sw, dh, Wrow, plane_rows, tab, code, p0, p1):
     """One (image, channel) plane: nc = n*C + c indexes x/y planes, c the weight; pf is this thread's
     plane whose padding border is already zero."""
     kh, kw = w.shape[1], w.shape[2]
     zero = np.float32(0.0)
     OWu = np.uint64(OW)
     swu = np.uint64(sw)
+    ab = np.uint64((plane_rows - 1) * Wrow)  # the plane's spare last row (fp32): staging and output row
     for r in range(H):
         prow = (ph + r) * Wrow
         xr = np.uint64((nc * H + r) * W)
         if sw == 1:
             d = np.uint64(prow + tab[kw + 2])
             for q in range(np.uint64(W)):
-                pf[d + q] = xf[xr + q]
-        else:
+                pf[d + q] = load(xf, xr + q)
+        else:  # widen the row contiguously into the spare row first: a strided fp16 gather is 2x slower
+            for q in range(np.uint64(W)):
+                pf[ab + q] = load(xf, xr + q)
             for phase in range(sw):
-                s0 = xr + np.uint64(tab[kw + 3 * phase])
+                s0 = ab + np.uint64(tab[kw + 3 * phase])
                 d = np.uint64(prow + tab[kw + 3 * phase + 2])
                 for t in range(np.uint64(tab[kw + 3 * phase + 1])):
-                    pf[d + t] = xf[s0 + swu * t]
+                    pf[d + t] = pf[s0 + swu * t]
     for oh in range(OH):
         ob = np.uint64((nc * OH + oh) * OW)
         r0 = oh * sh * Wrow
@@ -74,41 +78,45 @@ def _channel(xf, w, b, yf, pf, nc, c, H, W, OH, OW, ph, sh, sw, dh, Wrow, tab, c
             w10, w11, w12 = w[c, 1, 0], w[c, 1, 1], w[c, 1, 2]
             w20, w21, w22 = w[c, 2, 0], w[c, 2, 1], w[c, 2, 2]
             for ow in range(OWu):
-                yf[ob + ow] = (b + w00 * pf[o00 + ow] + w01 * pf[o01 + ow] + w02 * pf[o02 + ow]
+                pf[ab + ow] = (b + w00 * pf[o00 + ow] + w01 * pf[o01 + ow] + w02 * pf[o02 + ow]
                                + w10 * pf[o10 + ow] + w11 * pf[o11 + ow] + w12 * pf[o12 + ow]
                                + w20 * pf[o20 + ow] + w21 * pf[o21 + ow] + w22 * pf[o22 + ow])
         elif kw == 5:
             # one pass per kernel row (5 taps), the PP-OCR 5x5 case: 5 output passes instead of 25
             for ow in range(OWu):
-                yf[ob + ow] = b
+                pf[ab + ow] = b
             for i in range(kh):
                 ri = r0 + i * dh * Wrow
                 q0, q1, q2 = np.uint64(ri + tab[0]), np.uint64(ri + tab[1]), np.uint64(ri + tab[2])
                 q3, q4 = np.uint64(ri + tab[3]), np.uint64(ri + tab[4])
                 v0, v1, v2, v3, v4 = w[c, i, 0], w[c, i, 1], w[c, i, 2], w[c, i, 3], w[c, i, 4]
                 for ow in range(OWu):
-                    yf[ob + ow] += (v0 * pf[q0 + ow] + v1 * pf[q1 + ow] + v2 * pf[q2 + ow]
+                    pf[ab + ow] += (v0 * pf[q0 + ow] + v1 * pf[q1 + ow] + v2 * pf[q2 + ow]
                                     + v3 * pf[q3 + ow] + v4 * pf[q4 + ow])
         else:
             for ow in range(OWu):
-                yf[ob + ow] = b
+                pf[ab + ow] = b
             for i in range(kh):
                 ri = r0 + i * dh * Wrow
                 for j in range(kw):
                     o = np.uint64(ri + tab[j])
                     wv = w[c, i, j]
                     for ow in range(OWu):
-                        yf[ob + ow] += wv * pf[o + ow]
-        if code == 1:
+                        pf[ab + ow] += wv * pf[o + ow]
+        # activation while the row moves to y (which may store fp16)
+        if code == 0:
             for ow in range(OWu):
-                v = yf[ob + ow]
-                yf[ob + ow] = v if v > zero else zero
+                store(yf, ob + ow, pf[ab + ow])
+        elif code == 1:
+            for ow in range(OWu):
+                v = pf[ab + ow]
+                store(yf, ob + ow, max(v, zero))
         elif code == 2:
             for ow in range(OWu):
-                yf[ob + ow] = min(max(yf[ob + ow], p0), p1)
-        elif code != 0:
+                store(yf, ob + ow, min(max(pf[ab + ow], p0), p1))
+        else:
             for ow in range(OWu):
-                yf[ob + ow] = act.apply(yf[ob + ow], code, p0, p1)
+                store(yf, ob + ow, act.apply(pf[ab + ow], code, p0, p1))
 
 
 @kernel
@@ -125,7 +133,8 @@ def depthwise(x, w, bias, y, plane, ph, pw, sh, sw, dh, dw, code, p0, p1):
     yf = y.reshape(-1)
     for nc in range(N * C):
         c = nc % C
-        _channel(xf, w, bias[c], yf, pf, nc, c, H, W, OH, OW, ph, sh, sw, dh, Wrow, tab, code, p0, p1)
+        _channel(xf, w, bias[c], yf, pf, nc, c, H, W, OH, OW, ph, sh, sw, dh, Wrow, plane.shape[0], tab, code,
+                 p0, p1)
 
 
 @kernel(parallel=True)
@@ -146,4 +155,5 @@ def depthwise_parallel(x, w, bias, y, planes, ph, pw, sh, sw, dh, dw, code, p0, 
         pf[:] = np.float32(0.0)
         for nc in range(t * chunk, min(total, (t + 1) * chunk)):
             c = nc % C
-            _channel(xf, w, bias[c], yf, pf, nc, c, H, W, OH, OW, ph, sh, sw, dh, Wrow, tab, code, p0, p1)
+            _channel(xf, w, bias[c], yf, pf, nc, c, H, W, OH, OW, ph, sh, sw, dh, Wrow, planes.shape[1], tab, code,
+                     p0, p1)

@@ -1,4 +1,5 @@
-"""Binary broadcast elementwise ops (Add, Sub, Mul, Div, Pow, Max, Min) over flat float32 buffers.
+"""Binary broadcast elementwise ops (Add, Sub, Mul, Div, Pow, Max, Min) over flat float32 buffers (any of
+them may store fp16 as uint16 bits, see half.py).
 
 Broadcasting is resolved in Python (jitmnn/ops/elementwise.py `collapse`): the output is viewed as a
 4-D box, each operand gets element strides in that box (0 on broadcast dims), and adjacent dims with the
@@ -9,6 +10,7 @@ import numpy as np
 from numba import prange
 
 from ._jit import kernel
+from .half import load, store
 
 ADD, SUB, MUL, DIV, POW, MAX, MIN, PRELU = range(8)
 CODES = {"Add": ADD, "Sub": SUB, "Mul": MUL, "Div": DIV, "Pow": POW, "Max": MAX, "Min": MIN, "PRelu": PRELU}
@@ -39,61 +41,61 @@ def _row(a, ao, sa, b, bo, sb, out, oo, n, op):
     pattern, over row slices indexed from 0 (no wraparound checks) with the branch outside the loop, so
     they vectorise; the rarer ops share one generic loop (each vectorised loop costs compile time)."""
     o = out[oo:oo + n]
-    if op > DIV and not (op == POW and sb == 0 and b[bo] == np.float32(2.0)):
+    if op > DIV and not (op == POW and sb == 0 and load(b, bo) == np.float32(2.0)):
         for i in range(n):
-            o[i] = _f(a[ao + i * sa], b[bo + i * sb], op)
+            store(o, i, _f(load(a, ao + i * sa), load(b, bo + i * sb), op))
     elif sa == 1 and sb == 1:
         x = a[ao:ao + n]
         y = b[bo:bo + n]
         if op == ADD:
             for i in range(n):
-                o[i] = x[i] + y[i]
+                store(o, i, load(x, i) + load(y, i))
         elif op == SUB:
             for i in range(n):
-                o[i] = x[i] - y[i]
+                store(o, i, load(x, i) - load(y, i))
         elif op == MUL:
             for i in range(n):
-                o[i] = x[i] * y[i]
+                store(o, i, load(x, i) * load(y, i))
         else:
             for i in range(n):
-                o[i] = x[i] / y[i]
+                store(o, i, load(x, i) / load(y, i))
     elif sa == 1 and sb == 0:
         x = a[ao:ao + n]
-        s = b[bo]
+        s = load(b, bo)
         if op == ADD:
             for i in range(n):
-                o[i] = x[i] + s
+                store(o, i, load(x, i) + s)
         elif op == SUB:
             for i in range(n):
-                o[i] = x[i] - s
+                store(o, i, load(x, i) - s)
         elif op == MUL:
             for i in range(n):
-                o[i] = x[i] * s
+                store(o, i, load(x, i) * s)
         elif op == DIV:
             # x / s, not x * (1/s): keeps results bit-identical to the reference's rounding.
             for i in range(n):
-                o[i] = x[i] / s
+                store(o, i, load(x, i) / s)
         else:  # POW by a constant 2 (LayerNorm's variance in exported graphs)
             for i in range(n):
-                o[i] = x[i] * x[i]
+                store(o, i, load(x, i) * load(x, i))
     elif sa == 0 and sb == 1:
-        s = a[ao]
+        s = load(a, ao)
         y = b[bo:bo + n]
         if op == ADD:
             for i in range(n):
-                o[i] = s + y[i]
+                store(o, i, s + load(y, i))
         elif op == SUB:
             for i in range(n):
-                o[i] = s - y[i]
+                store(o, i, s - load(y, i))
         elif op == MUL:
             for i in range(n):
-                o[i] = s * y[i]
+                store(o, i, s * load(y, i))
         else:
             for i in range(n):
-                o[i] = s / y[i]
+                store(o, i, s / load(y, i))
     else:
         for i in range(n):
-            o[i] = _f(a[ao + i * sa], b[bo + i * sb], op)
+            store(o, i, _f(load(a, ao + i * sa), load(b, bo + i * sb), op))
 
 
 @kernel

@@ -9,6 +9,7 @@ import numpy as np
 
 from . import act
 from ._jit import kernel
+from .half import store
 
 
 @kernel
@@ -16,24 +17,25 @@ def _row(s, d, b, code, p0, p1):
     n = s.shape[0]
     if code == 0:
         for j in range(n):
-            d[j] = s[j] + b
+            store(d, j, s[j] + b)
     elif code == 1:
         zero = np.float32(0.0)
         for j in range(n):
             v = s[j] + b
-            d[j] = v if v > zero else zero
+            store(d, j, max(v, zero))
     elif code == 2:
         for j in range(n):
-            d[j] = min(max(s[j] + b, p0), p1)
+            store(d, j, min(max(s[j] + b, p0), p1))
     else:
         for j in range(n):
-            d[j] = act.apply(s[j] + b, code, p0, p1)
+            store(d, j, act.apply(s[j] + b, code, p0, p1))
 
 
 @kernel
 def bias_act_rows(src, dst, col0, bias, code, p0, p1):
     """dst[k, col0 + j] = act(src[k, j] + bias[k]) for a [K, T] tile src into a [K, HW] dst.
-    src may be dst itself (col0 = 0, T = HW): the in-place epilogue of a 1x1 conv."""
+    src may be dst itself (col0 = 0, T = HW): the in-place epilogue of a 1x1 conv. dst may store fp16
+    (uint16 bits; then src is a separate float32 tile)."""
     T = src.shape[1]
     for k in range(src.shape[0]):
         _row(src[k], dst[k, col0:col0 + T], bias[k], code, p0, p1)
@@ -51,7 +53,7 @@ def bias_act_cols(y, bias, code, p0, p1):
         elif code == 1:
             for n in range(r.shape[0]):
                 v = r[n] + bias[n]
-                r[n] = v if v > zero else zero
+                r[n] = max(v, zero)
         else:
             for n in range(r.shape[0]):
                 r[n] = act.apply(r[n] + bias[n], code, p0, p1)

@@ -7,25 +7,33 @@ The mode branch sits outside the loops."""
 import numpy as np
 
 from ._jit import kernel
+from .half import load, store
 
 MAX, AVG = 0, 1
 
 
+def scratch_floats(W, sw, OW):
+    """pool2d's float32 scratch: the reduced input row, its phase-split copy and the output row."""
+    return W + sw * (-(-W // sw)) + OW
+
+
 @kernel
 def pool2d(x, out, tmp, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, mode, include_pad):
-    """x: [P, H, W], out: [P, OH, OW], tmp: float32 scratch of W + sw * ceil(W / sw); mode MAX or AVG;
+    """x: [P, H, W], out: [P, OH, OW], tmp: float32 scratch of scratch_floats(W, sw, OW); mode MAX or AVG;
     include_pad: AVG divides by the window cut to the padded extent.
     Separable: for each output row the window's input rows are reduced into a row (contiguous,
     vectorised); that row is split by column phase (w = k*sw + phase), so every kernel column j reads a
     contiguous run of one phase and reduces it into the output row over the ow range where the tap is
     inside the image: no per-tap bounds tests, and the loops vectorise (a strided-tap version was 1.7x
     slower, a per-window one 8x). max() is a select, not an `if v > m` branch (which mispredicts on
-    real data). MAX starts from the lowest finite float, not -inf (fastmath assumes no infinities)."""
+    real data). MAX starts from the lowest finite float, not -inf (fastmath assumes no infinities).
+    x and out may store fp16 (uint16 bits): rows are reduced in fp32 scratch and rounded once on store."""
     P, H, W = x.shape
     OH, OW = out.shape[1], out.shape[2]
     WP = (W + sw - 1) // sw  # columns per phase
     row = tmp[:W]
     ph2 = tmp[W:W + sw * WP].reshape(sw, WP)
+    acc = tmp[W + sw * WP:W + sw * WP + OW]  # the output row in fp32
     for p in range(P):
         for oh in range(OH):
             h0 = oh * sh - pt
@@ -34,21 +42,24 @@ def pool2d(x, out, tmp, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, mode, include_pa
                 h = h0 + i * dh
                 if h < 0 or h >= H:
                     continue
+                xr = x[p, h]
                 if nh == 0:
                     for w in range(W):
-                        row[w] = x[p, h, w]
+                        row[w] = load(xr, w)
                 elif mode == MAX:
                     for w in range(W):
-                        row[w] = max(row[w], x[p, h, w])
+                        row[w] = max(row[w], load(xr, w))
                 else:
                     for w in range(W):
-                        row[w] += x[p, h, w]
+                        row[w] += load(xr, w)
                 nh += 1
             orow = out[p, oh]
             init = np.float32(-3.4028234e38) if mode == MAX else np.float32(0.0)
             for ow in range(OW):
-                orow[ow] = init
+                acc[ow] = init
             if nh == 0:
+                for ow in range(OW):
+                    store(orow, ow, init)
                 continue
             # Split the reduced row by column phase (w = k*sw + phase) so that each tap j reads a
             # contiguous run: tap j of output ow is column ow*sw + off = (ow + base)*sw + phase.
@@ -68,7 +79,7 @@ def pool2d(x, out, tmp, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, mode, include_pa
                 if hi <= lo:
                     continue
                 src = ph2[phase, lo + base:hi + base]
-                dst = orow[lo:hi]
+                dst = acc[lo:hi]
                 if mode == MAX:
                     for i in range(hi - lo):
                         dst[i] = max(dst[i], src[i])
@@ -83,24 +94,27 @@ def pool2d(x, out, tmp, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, mode, include_pa
                         area = hp * (min(w0 + kw, W + pr) - w0)
                     else:
                         area = nh * (min(w0 + kw, W) - max(w0, 0))
-                    orow[ow] = orow[ow] / np.float32(area) if area > 0 else np.float32(0.0)
+                    acc[ow] = acc[ow] / np.float32(area) if area > 0 else np.float32(0.0)
+            for ow in range(OW):
+                store(orow, ow, acc[ow])
 
 
 @kernel
 def global_pool(x, out, mode):
-    """x: [P, HW] -> out: [P]; MAX or AVG (sum in float32, vectorised; F32 tier covers HW <= ~1e5)."""
+    """x: [P, HW] -> out: [P]; MAX or AVG (sum in float32, vectorised; F32 tier covers HW <= ~1e5).
+    x and out may store fp16 (uint16 bits)."""
     P, n = x.shape
     for p in range(P):
         xr = x[p]
         if mode == MAX:
             m = np.float32(-np.inf)
             for i in range(n):
-                v = xr[i]
+                v = load(xr, i)
                 if v > m:
                     m = v
-            out[p] = m
+            store(out, p, m)
         else:
             s = np.float32(0.0)
             for i in range(n):
-                s += xr[i]
-            out[p] = s / np.float32(n)
+                s += load(xr, i)
+            store(out, p, s / np.float32(n))

@@ -2,11 +2,13 @@
 
 The coordinate transform (half_pixel, asymmetric, align_corners, ...) and nearest rounding are done
 once at plan time in jitmnn/ops/resize.py, which also checks every index is in range; the kernels only
-gather (nearest) or blend two rows and two columns (bilinear)."""
+gather (nearest) or blend two rows and two columns (bilinear). x and out may each store fp16 (uint16
+bits, see half.py)."""
 
 import numpy as np
 
 from ._jit import kernel
+from .half import load, store
 
 
 @kernel
@@ -25,7 +27,7 @@ def resize_nearest(x, out, ih, iw):
             else:
                 xrow = x[p, ih[oh]]
                 for ow in range(OW):
-                    orow[ow] = xrow[iw[ow]]
+                    store(orow, ow, load(xrow, iw[ow]))
 
 
 @kernel
@@ -44,6 +46,6 @@ def resize_bilinear(x, out, h0, h1, lh, w0, w1, lw):
                 fx = lw[ow]
                 c0 = w0[ow]
                 c1 = w1[ow]
-                top = ra[c0] * (one - fx) + ra[c1] * fx
-                bot = rb[c0] * (one - fx) + rb[c1] * fx
-                orow[ow] = top * (one - fy) + bot * fy
+                top = load(ra, c0) * (one - fx) + load(ra, c1) * fx
+                bot = load(rb, c0) * (one - fx) + load(rb, c1) * fx
+                store(orow, ow, top * (one - fy) + bot * fy)

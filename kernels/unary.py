@@ -1,4 +1,5 @@
-"""Elementwise activations and math functions over flat float32 buffers (the caller passes contiguous views).
+"""Elementwise activations and math functions over flat float32 buffers (the caller passes contiguous views;
+x and out may each store fp16 as uint16 bits, see half.py).
 
 The op code selects a loop (the branch sits outside the loop, so each loop vectorises). Three kernels
 with one signature each, so a model compiles only the group it uses (cold compile grows with the number
@@ -14,6 +15,7 @@ from numba.extending import intrinsic
 
 from . import act
 from ._jit import helper, kernel
+from .half import load, store
 
 IDENTITY, RELU, CLIP, HARDSIGMOID, HARDSWISH, SIGMOID, SILU, TANH, GELU = (
     act.NONE, act.RELU, act.CLIP, act.HARDSIGMOID, act.HARDSWISH, act.SIGMOID, act.SILU, act.TANH, act.GELU)
@@ -80,31 +82,31 @@ def unary_basic(x, out, code, p0, p1):
     one = np.float32(1.0)
     if code == RELU:
         for i in range(n):
-            v = x[i]
-            out[i] = v if v > zero else zero
+            v = load(x, i)
+            store(out, i, max(v, zero))
     elif code == CLIP:
         for i in range(n):
-            out[i] = min(max(x[i], p0), p1)
+            store(out, i, min(max(load(x, i), p0), p1))
     elif code == HARDSIGMOID:
         for i in range(n):
-            out[i] = min(max(p0 * x[i] + p1, zero), one)
+            store(out, i, min(max(p0 * load(x, i) + p1, zero), one))
     elif code == HARDSWISH:
         for i in range(n):
-            v = x[i]
-            out[i] = v * min(max(v + np.float32(3.0), zero), np.float32(6.0)) / np.float32(6.0)
+            v = load(x, i)
+            store(out, i, v * min(max(v + np.float32(3.0), zero), np.float32(6.0)) / np.float32(6.0))
     elif code == NEG:
         for i in range(n):
-            out[i] = -x[i]
+            store(out, i, -load(x, i))
     elif code == LEAKYRELU:
         for i in range(n):
-            v = x[i]
-            out[i] = v if v >= zero else v * p0
+            v = load(x, i)
+            store(out, i, v if v >= zero else v * p0)
     elif code == ABS:
         for i in range(n):
-            out[i] = abs(x[i])
+            store(out, i, abs(load(x, i)))
     else:
         for i in range(n):
-            out[i] = x[i]
+            store(out, i, load(x, i))
 
 
 @kernel
@@ -115,47 +117,48 @@ def unary(x, out, code, p0, p1):
     zero = np.float32(0.0)
     if code == SIGMOID:
         for i in range(n):
-            out[i] = one / (one + fast_exp(-x[i]))
+            store(out, i, one / (one + fast_exp(-load(x, i))))
     elif code == SILU:
         for i in range(n):
-            v = x[i]
-            out[i] = v / (one + fast_exp(-v))
+            v = load(x, i)
+            store(out, i, v / (one + fast_exp(-v)))
     elif code == TANH:
         # tanh(x) = (1 - e^-2x) / (1 + e^-2x); absolute error ~1e-7 near 0 from the cancellation.
         for i in range(n):
-            e = fast_exp(np.float32(-2.0) * x[i])
-            out[i] = (one - e) / (one + e)
+            e = fast_exp(np.float32(-2.0) * load(x, i))
+            store(out, i, (one - e) / (one + e))
     elif code == GELU:
         for i in range(n):
-            v = x[i]
-            out[i] = np.float32(0.5) * v * (one + np.float32(math.erf(v * np.float32(0.7071067811865476))))
+            v = load(x, i)
+            store(out, i, np.float32(0.5) * v * (one + np.float32(math.erf(v * np.float32(0.7071067811865476)))))
     elif code == EXP:
         for i in range(n):  # exp_row clamps; Exp itself must overflow to inf and underflow to 0
-            out[i] = np.float32(math.exp(x[i]))
+            store(out, i, np.float32(math.exp(load(x, i))))
     elif code == SQRT:
         for i in range(n):
-            out[i] = np.sqrt(x[i])
+            store(out, i, np.sqrt(load(x, i)))
     elif code == ERF:
         for i in range(n):
-            out[i] = np.float32(math.erf(x[i]))
+            store(out, i, np.float32(math.erf(load(x, i))))
     elif code == LOG:
         for i in range(n):
-            out[i] = np.log(x[i])
+            store(out, i, np.log(load(x, i)))
     elif code == RECIPROCAL:
         for i in range(n):
-            out[i] = one / x[i]
+            store(out, i, one / load(x, i))
     elif code == GELU_TANH:
         c = np.float32(0.7978845608028654)
         for i in range(n):
-            v = x[i]
-            out[i] = np.float32(0.5) * v * (one + np.float32(math.tanh(c * (v + np.float32(0.044715) * v * v * v))))
+            v = load(x, i)
+            t = np.float32(math.tanh(c * (v + np.float32(0.044715) * v * v * v)))
+            store(out, i, np.float32(0.5) * v * (one + t))
     elif code == SOFTPLUS:
         for i in range(n):
-            v = x[i]
-            out[i] = v + np.float32(math.log1p(math.exp(-v))) if v > zero else np.float32(math.log1p(math.exp(v)))
+            v = load(x, i)
+            store(out, i, v + np.float32(math.log1p(math.exp(-v))) if v > zero else np.float32(math.log1p(math.exp(v))))
     else:
         for i in range(n):
-            out[i] = x[i]
+            store(out, i, load(x, i))
 
 
 @kernel
@@ -166,42 +169,42 @@ def unary_more(x, out, code, p0, p1):
     one = np.float32(1.0)
     if code == FLOOR:
         for i in range(n):
-            out[i] = np.floor(x[i])
+            store(out, i, np.floor(load(x, i)))
     elif code == CEIL:
         for i in range(n):
-            out[i] = np.ceil(x[i])
+            store(out, i, np.ceil(load(x, i)))
     elif code == ROUND:  # half to even, as ONNX Round
         for i in range(n):
-            out[i] = np.rint(x[i])
+            store(out, i, np.rint(load(x, i)))
     elif code == SIGN:
         for i in range(n):
-            v = x[i]
-            out[i] = one if v > zero else (-one if v < zero else zero)
+            v = load(x, i)
+            store(out, i, one if v > zero else (-one if v < zero else zero))
     elif code == SIN:
         for i in range(n):
-            out[i] = np.float32(math.sin(x[i]))
+            store(out, i, np.float32(math.sin(load(x, i))))
     elif code == COS:
         for i in range(n):
-            out[i] = np.float32(math.cos(x[i]))
+            store(out, i, np.float32(math.cos(load(x, i))))
     elif code == SOFTSIGN:
         for i in range(n):
-            out[i] = x[i] / (one + abs(x[i]))
+            store(out, i, load(x, i) / (one + abs(load(x, i))))
     elif code == MISH:  # x * tanh(softplus(x))
         for i in range(n):
-            v = x[i]
+            v = load(x, i)
             sp = v + np.float32(math.log1p(math.exp(-v))) if v > zero else np.float32(math.log1p(math.exp(v)))
-            out[i] = v * np.float32(math.tanh(sp))
+            store(out, i, v * np.float32(math.tanh(sp)))
     elif code == ELU:
         for i in range(n):
-            v = x[i]
-            out[i] = v if v >= zero else p0 * (np.float32(math.exp(v)) - one)
+            v = load(x, i)
+            store(out, i, v if v >= zero else p0 * (np.float32(math.exp(v)) - one))
     elif code == SELU:
         for i in range(n):
-            v = x[i]
-            out[i] = p1 * v if v > zero else p1 * p0 * (np.float32(math.exp(v)) - one)
+            v = load(x, i)
+            store(out, i, p1 * v if v > zero else p1 * p0 * (np.float32(math.exp(v)) - one))
     else:
         for i in range(n):
-            out[i] = x[i]
+            store(out, i, load(x, i))
 
 
 @kernel(parallel=True)

@@ -41,21 +41,49 @@ def make_ctx(case: Case, config: SessionConfig | None = None):
                             consts, config, config.num_threads)
 
 
-def run_case(case: Case, algorithm: str, config: SessionConfig | None = None):
-    """Outputs of `algorithm` on `case` (writes into fresh buffers, like arena views)."""
+def run_case(case: Case, algorithm: str, config: SessionConfig | None = None, fp16: bool = False):
+    """Outputs of `algorithm` on `case` (writes into fresh buffers, like arena views).
+    fp16=True stores the activations the algorithm accepts as fp16 (fp16_storage_positions), as the planner
+    does under precision="low"; those outputs come back widened to float32."""
     ctx = make_ctx(case, config)
     alg = registry.algorithms(case.op)[algorithm]
     if not alg.applies(ctx):
         return None
+    half_in, half_out = fp16_storage_positions(case, alg) if fp16 else (set(), set())
+    ctx.in_storage = [registry.FP16_BITS if i in half_in else None for i in range(len(case.inputs))]
+    ctx.out_storage = [registry.FP16_BITS if i in half_out else None for i in range(len(ctx.out_shapes))]
     packed = alg.pack(ctx) if alg.pack else None
     params = alg.setup(ctx) if alg.setup else None
-    outs = [np.full(s, np.nan, dtype=d) if np.dtype(d).kind == "f" else np.zeros(s, dtype=d)
-            for s, d in zip(ctx.out_shapes, ctx.out_dtypes)]
+    outs = [np.zeros(s, registry.FP16_BITS) if i in half_out
+            else np.full(s, np.nan, dtype=d) if np.dtype(d).kind == "f" else np.zeros(s, dtype=d)
+            for i, (s, d) in enumerate(zip(ctx.out_shapes, ctx.out_dtypes))]
     scratch_n = alg.scratch_bytes(ctx)
     scratch = np.zeros(scratch_n, np.uint8) if scratch_n else None
-    ins = [None if a is None else _const(a) for a in case.inputs]
+    ins = [None if a is None else to_fp16_bits(a) if i in half_in else _const(a) for i, a in enumerate(case.inputs)]
     alg.run(packed, params, ins, outs, scratch)
-    return outs
+    return [o.view(np.float16).astype(np.float32) if i in half_out else o for i, o in enumerate(outs)]
+
+
+def fp16_storage_positions(case: Case, alg) -> tuple:
+    """(input positions, output positions) the planner could store fp16 for this algorithm: run-time float32
+    inputs it reads as fp16 (all of them for a bit-moving algorithm) and its float32 outputs."""
+    if not alg.fp16:
+        return set(), set()
+    floats = {i for i, a in enumerate(case.inputs)
+              if a is not None and i not in case.const_inputs and np.asarray(a).dtype == np.float32}
+    if alg.fp16 == registry.CONVERTS:
+        floats &= set(alg.fp16_inputs)
+    outs = {i for i, d in enumerate(make_ctx(case).out_dtypes) if np.dtype(d) == np.float32}
+    return floats, outs
+
+
+def to_fp16_bits(a) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(a, np.float32).astype(np.float16)).view(registry.FP16_BITS)
+
+
+def round_to_fp16(a):
+    """What an fp16-stored input holds: the value rounded to fp16, as float32."""
+    return np.asarray(a, np.float32).astype(np.float16).astype(np.float32)
 
 
 def _const(a):

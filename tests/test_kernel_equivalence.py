@@ -8,7 +8,7 @@ import pytest
 from jitmnn.ops import registry
 from tests import tolerances
 from tests.cases import all_cases
-from tests.harness import as_float, make_ctx, run_case
+from tests.harness import as_float, fp16_storage_positions, make_ctx, round_to_fp16, run_case
 from tests.reference import all_references
 
 CASES, TIERS = all_cases()
@@ -29,6 +29,36 @@ def test_algorithm_matches_reference(case, algorithm):
     for g, r in zip(got, ref):
         err = tolerances.rel_err(g, r)
         assert err <= tol, f"{algorithm} on {case}: rel err {err:.3g} > {tier} {tol}"
+
+
+FP16_PAIRS = [(c, a) for c, a in PAIRS if registry.algorithms(c.op)[a].fp16
+              and any(fp16_storage_positions(c, registry.algorithms(c.op)[a]))]
+
+
+@pytest.mark.parametrize("case,algorithm", FP16_PAIRS, ids=[f"{c.op}-{c.id}-{a}" for c, a in FP16_PAIRS])
+def test_fp16_activation_storage_matches_reference(case, algorithm):
+    """precision="low" stores activations as fp16 bits around algorithms that declare it. The reference
+    sees the same fp16-rounded inputs; a converting kernel adds only its output's own rounding (2^-11
+    relative), a bit-moving one nothing."""
+    alg = registry.algorithms(case.op)[algorithm]
+    half_in, half_out = fp16_storage_positions(case, alg)
+    got = run_case(case, algorithm, fp16=True)
+    inputs = [round_to_fp16(as_float(a)) if i in half_in else as_float(a) for i, a in enumerate(case.inputs)]
+    ref = REFS[case.op](dict(case.attrs), inputs)
+    if alg.fp16 == registry.MOVES_BITS:
+        tol = tolerances.EXACT
+    else:
+        tol = tolerances.TIERS[TIERS.get(algorithm, "F32")] + tolerances.FP16_ACTIVATIONS
+    for i, (g, r) in enumerate(zip(got, ref)):
+        r = round_to_fp16(r) if alg.fp16 == registry.MOVES_BITS and i in half_out else r
+        err = tolerances.rel_err(g, r)
+        assert err <= tol, f"{algorithm} on {case} with fp16 activations: rel err {err:.3g} > {tol}"
+
+
+def test_fp16_storage_is_exercised_for_every_declaring_algorithm():
+    declared = {(op, a) for op in registry.all_ops() for a, alg in registry.algorithms(op).items() if alg.fp16}
+    missing = sorted(declared - {(c.op, a) for c, a in FP16_PAIRS})
+    assert not missing, f"algorithms declaring fp16 storage with no case that runs them on fp16: {missing}"
 
 
 def test_every_op_has_an_independent_reference():

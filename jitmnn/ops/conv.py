@@ -23,7 +23,7 @@ from jitmnn.kernels import conv as KC
 from jitmnn.kernels import depthwise as KD
 from jitmnn.kernels import epilogue as KE
 
-from .registry import Algorithm, OpDef, register_algorithm, register_op
+from .registry import CONVERTS, Algorithm, OpDef, register_algorithm, register_op
 
 # Cost model (microseconds), measured at 1 thread on this machine (2.5 GHz AVX-512 Xeon VM, noisy;
 # benchmarks/conv_layers.py): BLAS sgemm reaches ~80 GFLOP/s on conv-sized GEMMs; im2col/epilogue are
@@ -318,16 +318,19 @@ def im2col_tile_columns(ctx, g: ConvGeometry) -> int:
     else:
         t = max(jconfig.IM2COL_TILE_COLUMNS, jconfig.IM2COL_TILE_BYTES // (4 * rows))
         t = min(t, max(16, jconfig.IM2COL_MAX_SCRATCH_BYTES_NORMAL // (4 * (rows + g.Kg))))
+    if ctx.out_is_fp16():  # the fp32 tile output is scratch too: bound it, or fp16 storage saves nothing
+        t = min(t, max(32, jconfig.IM2COL_TILE_BYTES // (4 * g.Kg)))
     return max(1, min(t, g.P))
 
 
 def _im2col_scratch_layout(ctx):
-    """(tile columns, cols bytes, tile-output bytes); a single tile GEMMs straight into the output."""
+    """(tile columns, cols bytes, tile-output bytes); a single tile GEMMs straight into the output unless
+    the output is stored fp16 (BLAS writes fp32: the epilogue rounds the tile into the output)."""
     g = conv_geometry(ctx)
     t = im2col_tile_columns(ctx, g)
     rows = g.Cg * g.kh * g.kw
     cols_b = _align(4 * rows * t)
-    out_b = 0 if t >= g.P else _align(4 * g.Kg * t)
+    out_b = 0 if t >= g.P and not ctx.out_is_fp16() else _align(4 * g.Kg * t)
     return t, cols_b, out_b
 
 
@@ -347,12 +350,12 @@ def _pack_im2col(ctx):
 def _setup_im2col(ctx):
     g = conv_geometry(ctx)
     t, cols_b, out_b = _im2col_scratch_layout(ctx)
-    return (g, t, cols_b) + act_args(ctx)
+    return (g, t, cols_b, ctx.out_is_fp16()) + act_args(ctx)
 
 
 def _run_im2col(packed, params, ins, outs, scratch):
     w, b = packed
-    g, t, cols_b, code, p0, p1 = params
+    g, t, cols_b, out_fp16, code, p0, p1 = params
     bias = run_bias(b, ins)
     x4, y4 = _views4(g, ins[0], outs[0])
     rows = g.Cg * g.kh * g.kw
@@ -372,7 +375,7 @@ def _run_im2col(packed, params, ins, outs, scratch):
                 nc = min(t, P - col0)
                 cols = fbuf[:rows * nc].reshape(rows, nc)
                 KC.im2col_tile(x3, cols, col0, nc, g.OW, g.kh, g.kw, sh, sw, ph, pw, dh, dw)
-                if nc == P:
+                if nc == P and not out_fp16:
                     np.matmul(wg, cols, out=y2)
                     KE.bias_act_rows(y2, y2, 0, bg, code, p0, p1)
                 else:
@@ -399,7 +402,7 @@ def _scratch_im2col(ctx):
 register_algorithm(Algorithm(
     "Conv", "im2col", run=_run_im2col, cost=_cost_im2col, applies=_applies_im2col, pack=_pack_im2col,
     setup=_setup_im2col, scratch_bytes=_scratch_im2col,
-    weight_bytes=lambda ctx: _weight_copy_bytes(ctx) + bias_bytes(ctx),
+    weight_bytes=lambda ctx: _weight_copy_bytes(ctx) + bias_bytes(ctx), fp16=CONVERTS,
     doc="im2col into a bounded column tile + BLAS GEMM per tile + fused bias/activation"))
 
 
@@ -461,4 +464,5 @@ def _scratch_dw(ctx):
 register_algorithm(Algorithm(
     "Conv", "depthwise", run=_run_dw, cost=_cost_dw, applies=_applies_dw, pack=_pack_dw, setup=_setup_dw,
     scratch_bytes=_scratch_dw, weight_bytes=lambda ctx: 4 * int(np.prod(ctx.in_shapes[1])) + bias_bytes(ctx),
+    fp16=CONVERTS,
     doc="depthwise direct: zero-padded plane in scratch + branch-free loop, fused bias/activation"))

@@ -17,7 +17,7 @@ from jitmnn.kernels import depthwise as KD
 from jitmnn.kernels import epilogue as KE
 
 from . import conv as C
-from .registry import Algorithm, register_algorithm
+from .registry import CONVERTS, Algorithm, register_algorithm
 
 # Expanding a weight element (fp16 bits or int8 * scale) runs at ~1-7 Gelem/s; charge 0.5 ns.
 NS_PER_DEQUANT_ELEMENT = 0.5
@@ -100,7 +100,7 @@ def _layout(ctx):
     pr = _panel_rows(g)
     cols_b = C._align(4 * rows * t)
     panel_b = C._align(4 * pr * rows)
-    out_b = 0 if t >= g.P else C._align(4 * pr * t)
+    out_b = 0 if t >= g.P and not ctx.out_is_fp16() else C._align(4 * pr * t)
     return g, t, rows, pr, cols_b, panel_b, out_b
 
 
@@ -113,12 +113,12 @@ def _applies_im2col(ctx):
 
 def _setup_im2col(ctx):
     g, t, rows, pr, cols_b, panel_b, out_b = _layout(ctx)
-    return (g, t, rows, pr, cols_b, panel_b) + C.act_args(ctx)
+    return (g, t, rows, pr, cols_b, panel_b, ctx.out_is_fp16()) + C.act_args(ctx)
 
 
 def _run_im2col(packed, params, ins, outs, scratch):
     w, b = packed
-    g, t, rows, pr, cols_b, panel_b, code, p0, p1 = params
+    g, t, rows, pr, cols_b, panel_b, out_fp16, code, p0, p1 = params
     bias = C.run_bias(b, ins)
     x4, y4 = C._views4(g, ins[0], outs[0])
     sh, sw = g.strides
@@ -145,7 +145,7 @@ def _run_im2col(packed, params, ins, outs, scratch):
                     if not single:
                         w.expand_rows(gi * Kg + k0, gi * Kg + k1, panel)
                     bk = bias[gi * Kg + k0: gi * Kg + k1]
-                    if nc == P:
+                    if nc == P and not out_fp16:
                         dst = y2[k0:k1]
                         np.matmul(panel, cols, out=dst)
                         KE.bias_act_rows(dst, dst, 0, bk, code, p0, p1)
@@ -166,7 +166,7 @@ def _cost_im2col(ctx):
 
 register_algorithm(Algorithm(
     "Conv", "hybrid_im2col", run=_run_im2col, applies=_applies_im2col, pack=_pack, setup=_setup_im2col,
-    cost=_cost_im2col, scratch_bytes=lambda ctx: sum(_layout(ctx)[4:]), weight_bytes=C.bias_bytes,
+    cost=_cost_im2col, scratch_bytes=lambda ctx: sum(_layout(ctx)[4:]), weight_bytes=C.bias_bytes, fp16=CONVERTS,
     doc="im2col tile GEMM with compressed weights expanded one row panel at a time"))
 
 
@@ -201,5 +201,5 @@ register_algorithm(Algorithm(
     "Conv", "hybrid_depthwise", run=_run_dw, applies=_applies_dw, pack=_pack,
     setup=lambda ctx: _dw_layout(ctx)[:4] + C.act_args(ctx),
     cost=lambda ctx: C._cost_dw(ctx) + _dequant_cost(ctx),
-    scratch_bytes=lambda ctx: sum(_dw_layout(ctx)[3:]), weight_bytes=C.bias_bytes,
+    scratch_bytes=lambda ctx: sum(_dw_layout(ctx)[3:]), weight_bytes=C.bias_bytes, fp16=CONVERTS,
     doc="depthwise with the (small) compressed filter expanded into scratch each run"))

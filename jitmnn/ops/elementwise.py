@@ -17,7 +17,7 @@ from jitmnn.kernels import unary as KU
 
 from ..errors import ShapeError
 from . import _util as U
-from .registry import Algorithm, OpDef, register_algorithm, register_op
+from .registry import CONVERTS, Algorithm, OpDef, register_algorithm, register_op
 
 BOX_RANK = 4
 
@@ -166,16 +166,21 @@ def _pack_bytes(ctx):
     return sum(U.numel(s) * 4 for s, c in zip(ctx.in_shapes, ctx.consts) if c is not None)
 
 
+# Div and Pow can make values far beyond fp16's 65504 from modest inputs: they keep float32 activations.
+_FP16_OPS = ("Add", "Sub", "Mul", "Max", "Min", "PRelu")
+
 for _op in ("Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "PRelu"):
     register_op(OpDef(_op, _infer_binary, _binary_reference))
     register_algorithm(Algorithm(
         _op, "numba", run=_run_binary, applies=_applies_binary, pack=_pack_binary, setup=_setup_binary,
         weight_bytes=_pack_bytes, cost=lambda ctx: U.cost_elements(ctx) * (4.0 if ctx.node.op == "Pow" else 1.0),
+        fp16=CONVERTS if _op in _FP16_OPS else "", fp16_inputs=(0, 1),
         doc="broadcast via a collapsed 4-D box with 0 strides; vectorised contiguous/scalar rows"))
     register_algorithm(Algorithm(
         _op, "numba_parallel", run=_run_binary_parallel, applies=_applies_binary, pack=_pack_binary,
         setup=_setup_binary, weight_bytes=_pack_bytes,
         cost=lambda ctx: U.parallel_cost(ctx, U.cost_elements(ctx) * (4.0 if ctx.node.op == "Pow" else 1.0)),
+        fp16=CONVERTS if _op in _FP16_OPS else "", fp16_inputs=(0, 1),
         doc="binary over rows spread across threads"))
 
 

@@ -12,7 +12,7 @@ from jitmnn.kernels import pool as K
 
 from ..errors import ShapeError
 from . import _util as U
-from .registry import Algorithm, OpDef, register_algorithm, register_op
+from .registry import CONVERTS, Algorithm, OpDef, register_algorithm, register_op
 
 
 def pool_geometry(node, in_shape):
@@ -116,14 +116,9 @@ def _run_pool(packed, params, ins, outs, scratch):
     x = ins[0]
     n, c, h, w = x.shape
     o = outs[0]
-    tmp = scratch[:_scratch_floats(w, s[1]) * 4].view(np.float32)
+    tmp = scratch[:K.scratch_floats(w, s[1], o.shape[3]) * 4].view(np.float32)
     K.pool2d(x.reshape(n * c, h, w), o.reshape(n * c, o.shape[2], o.shape[3]), tmp, k[0], k[1], s[0], s[1],
              pb[0], pb[1], pe[0], pe[1], d[0], d[1], mode, include)
-
-
-def _scratch_floats(w, sw):
-    """The reduced input row plus its phase-split copy (kernels/pool.py pool2d)."""
-    return w + sw * (-(-w // sw))
 
 
 def _cost_pool(ctx):
@@ -134,9 +129,9 @@ def _cost_pool(ctx):
 for _op in ("MaxPool", "AveragePool"):
     register_op(OpDef(_op, _infer_pool, _ref_pool))
     register_algorithm(Algorithm(_op, "numba", run=_run_pool, applies=_applies_pool, setup=_setup_pool,
-                                 scratch_bytes=lambda ctx: 4 * _scratch_floats(int(ctx.in_shapes[0][-1]),
-                                                                               _setup_pool(ctx)[1][1]),
-                                 cost=_cost_pool,
+                                 scratch_bytes=lambda ctx: 4 * K.scratch_floats(
+                                     int(ctx.in_shapes[0][-1]), _setup_pool(ctx)[1][1], int(ctx.out_shapes[0][-1])),
+                                 cost=_cost_pool, fp16=CONVERTS,
                                  doc="separable: rows reduced into a scratch row, split by column phase, "
                                      "then contiguous per-tap column passes"))
 
@@ -165,7 +160,7 @@ def _run_global(packed, params, ins, outs, scratch):
 for _op, _mode in (("GlobalAveragePool", K.AVG), ("GlobalMaxPool", K.MAX)):
     register_op(OpDef(_op, _infer_global, _ref_global))
     register_algorithm(Algorithm(_op, "numba", run=_run_global, applies=lambda ctx: U.all_f32(ctx, [0]),
-                                 setup=lambda ctx, m=_mode: m, cost=U.cost_elements,
+                                 setup=lambda ctx, m=_mode: m, cost=U.cost_elements, fp16=CONVERTS,
                                  doc="one pass per channel plane"))
 
 

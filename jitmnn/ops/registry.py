@@ -12,6 +12,13 @@ import numpy as np
 from ..config import PRECISIONS
 from ..graph import as_float_array
 
+# Activation storage under precision="low": a float32 tensor stored as fp16 is a uint16 array of half bits
+# (Numba has no CPU float16; kernels/half.py converts on load and store).
+FP16_BITS = np.dtype(np.uint16)
+# What an algorithm does with fp16-stored activations (Algorithm.fp16):
+CONVERTS = "converts"  # reads fp16 on its fp16_inputs, writes fp16 outputs (each independently), computes fp32
+MOVES_BITS = "moves bits"  # copies elements unchanged: its float inputs and outputs must share one storage
+
 _OPS: dict = {}
 _ALGORITHMS: dict = {}  # op -> {name: Algorithm}
 
@@ -28,9 +35,19 @@ class NodeCtx:
     consts: list  # per input: its value if known at plan time (weights, folded shapes), else None
     config: Any = None  # SessionConfig
     threads: int = 1
+    # How each input/output is stored in the arena when that differs from its dtype: FP16_BITS for a
+    # float32 tensor held as fp16 (precision="low"); None = stored as its dtype. Set by the planner.
+    in_storage: list | None = None
+    out_storage: list | None = None
 
     def attr(self, key, default=None):
         return self.node.attrs.get(key, default)
+
+    def out_is_fp16(self, i: int = 0) -> bool:
+        return bool(self.out_storage) and self.out_storage[i] == FP16_BITS
+
+    def in_is_fp16(self, i: int = 0) -> bool:
+        return bool(self.in_storage) and self.in_storage[i] == FP16_BITS
 
 
 @dataclass(frozen=True)
@@ -62,7 +79,9 @@ class Algorithm:
     run(packed, params, inputs, outputs, scratch) -> None: writes into `outputs`; allocates nothing.
     cost(ctx) -> estimated microseconds. weight_bytes/scratch_bytes(ctx) -> extra bytes it needs.
     big_buffers: needs transformed-weight copies or large scratch, so memory="low" refuses it.
-    precisions: the precision settings that allow it (Winograd F(6,3) is excluded from "high")."""
+    precisions: the precision settings that allow it (Winograd F(6,3) is excluded from "high").
+    fp16: CONVERTS, MOVES_BITS or "" (float32 activations only); fp16_inputs: the input positions a
+    CONVERTS algorithm may read as fp16 (the others, e.g. a run-time bias, stay float32)."""
 
     op: str
     name: str
@@ -77,6 +96,8 @@ class Algorithm:
     precisions: tuple = PRECISIONS
     tier: str = "F32"
     doc: str = ""
+    fp16: str = ""
+    fp16_inputs: tuple = (0,)
 
 
 def register_op(opdef: OpDef) -> OpDef:

@@ -15,7 +15,7 @@ from jitmnn.kernels import resize as K
 
 from ..errors import ShapeError
 from . import _util as U
-from .registry import Algorithm, OpDef, register_algorithm, register_op
+from .registry import CONVERTS, Algorithm, OpDef, register_algorithm, register_op
 
 _CTMS = ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn",
          "half_pixel_symmetric")
@@ -213,4 +213,4 @@ register_op(OpDef("Resize", _infer, _reference))
 register_algorithm(Algorithm("Resize", "numba", run=_run, applies=_applies, setup=_setup,
                              cost=lambda ctx: U.cost_elements(ctx, 1.5 if ctx.attr("mode", "nearest") == "nearest"
                                                               else 3.0),
-                             doc="gather / bilinear blend from index tables built at plan time"))
+                             fp16=CONVERTS, doc="gather / bilinear blend from index tables built at plan time"))

@@ -14,7 +14,7 @@ from jitmnn.kernels import shape_ops as K
 
 from ..errors import ShapeError
 from . import _util as U
-from .registry import Algorithm, OpDef, register_algorithm, register_op
+from .registry import MOVES_BITS, Algorithm, OpDef, register_algorithm, register_op
 
 COPY_RANK = 6
 
@@ -152,7 +152,7 @@ register_op(OpDef("Transpose", _infer_transpose, lambda node, x: [np.ascontiguou
 register_algorithm(Algorithm(
     "Transpose", "numba", run=_run_transpose, setup=_setup_transpose, cost=_copy_cost,
     applies=lambda ctx: U.all_f32(ctx) and _setup_transpose(ctx) is not None,
-    doc="strided copy after merging axes that stay adjacent"))
+    fp16=MOVES_BITS, doc="strided copy after merging axes that stay adjacent"))
 
 
 # ----- Concat / Split ------------------------------------------------------------------------------------
@@ -211,7 +211,7 @@ def _all_inputs_writable_f32(ctx):
 
 register_op(OpDef("Concat", _infer_concat, _ref_concat))
 register_algorithm(Algorithm("Concat", "numba", run=_run_concat, setup=_setup_concat, cost=_copy_cost,
-                             applies=_all_inputs_writable_f32, doc="one block copy per input"))
+                             applies=_all_inputs_writable_f32, fp16=MOVES_BITS, doc="one block copy per input"))
 
 
 def _split_sizes(node, shape, consts, n_out):
@@ -260,7 +260,7 @@ def _run_split(packed, params, ins, outs, scratch):
 
 register_op(OpDef("Split", _infer_split, _ref_split))
 register_algorithm(Algorithm("Split", "numba", run=_run_split, setup=_setup_split, cost=_copy_cost,
-                             applies=lambda ctx: U.all_f32(ctx, [0]), doc="one block copy per output"))
+                             applies=lambda ctx: U.all_f32(ctx, [0]), fp16=MOVES_BITS, doc="one block copy per output"))
 
 
 # ----- Slice ---------------------------------------------------------------------------------------------
@@ -333,7 +333,7 @@ register_op(OpDef("Slice", _infer_slice, _ref_slice))
 register_algorithm(Algorithm(
     "Slice", "numba", run=_run_slice, setup=_setup_slice, cost=_copy_cost,
     applies=lambda ctx: U.all_f32(ctx, [0]) and ctx.consts[0] is None and U.numel(ctx.out_shapes[0]) > 0
-    and _setup_slice(ctx) is not None, doc="strided copy (any steps, negative too)"))
+    and _setup_slice(ctx) is not None, fp16=MOVES_BITS, doc="strided copy (any steps, negative too)"))
 
 
 # ----- Shape / Cast / ConstantOfShape / Range ---------------------------------------------------------
@@ -624,7 +624,7 @@ for _op in ("DepthToSpace", "SpaceToDepth"):
     register_op(OpDef(_op, _infer_d2s, _ref_d2s))
     register_algorithm(Algorithm(_op, "numba", run=_run_transpose, setup=_setup_d2s, cost=_copy_cost,
                                  applies=lambda ctx: U.all_f32(ctx) and _setup_d2s(ctx) is not None,
-                                 doc="6-D transpose as one strided copy"))
+                                 fp16=MOVES_BITS, doc="6-D transpose as one strided copy"))
 
 
 # ----- GatherElements / NonZero (numpy reference) -----------------------------------------------------

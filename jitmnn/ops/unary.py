@@ -11,7 +11,7 @@ from jitmnn.kernels import unary as K
 
 from ..errors import ShapeError
 from . import _util as U
-from .registry import Algorithm, OpDef, register_algorithm, register_op
+from .registry import CONVERTS, Algorithm, OpDef, register_algorithm, register_op
 
 # Transcendental loops cost several times a copy (exp/tanh/erf are not vectorised without SVML).
 _CODES = {
@@ -26,6 +26,9 @@ _MORE = {
     "Sin": (K.SIN, 10.0), "Cos": (K.COS, 10.0), "Softsign": (K.SOFTSIGN, 1.5), "Mish": (K.MISH, 20.0),
     "Elu": (K.ELU, 6.0), "Selu": (K.SELU, 6.0),
 }
+# fp16 storage tops out at 65504: ops that can make a value far larger than their input (Exp, Reciprocal)
+# or need fp32's resolution near 1 (Log) keep float32 activations; the rest may store fp16 (precision=low).
+_FP32_ONLY = {"Exp", "Log", "Reciprocal"}
 
 
 def _same(node, shapes, dtypes, consts):
@@ -147,9 +150,11 @@ def _cost(ctx):
 for _op, _ref in _REFERENCES.items():
     register_op(OpDef(_op, _same, _ref))
     register_algorithm(Algorithm(_op, "numba", run=_run, applies=_applies, setup=_params, cost=_cost,
+                                 fp16="" if _op in _FP32_ONLY else CONVERTS,
                                  doc="one vectorised loop per op code over the flat buffer"))
     register_algorithm(Algorithm(_op, "numba_parallel", run=_run_parallel, applies=_applies, setup=_params,
                                  cost=lambda ctx: U.parallel_cost(ctx, _cost(ctx)),
+                                 fp16="" if _op in _FP32_ONLY else CONVERTS,
                                  doc="unary over contiguous chunks spread across threads"))
 
 
@@ -163,6 +168,6 @@ for _op, _ref in _MORE_REFERENCES.items():
     register_op(OpDef(_op, _same, _ref))
     register_algorithm(Algorithm(_op, "numba", run=_run_more, applies=_applies, setup=_params,
                                  cost=lambda ctx: U.cost_elements(ctx) * _MORE[ctx.node.op][1],
-                                 doc="one loop per op code (second unary kernel)"))
+                                 fp16=CONVERTS, doc="one loop per op code (second unary kernel)"))
 
 register_op(OpDef("Identity", _same, lambda node, x: [np.asarray(x[0]).copy()], alias_input=0))
