@@ -7,7 +7,13 @@ protocol: the one-time cost of loading compiled kernels is reported separately, 
 Each configuration runs in a fresh subprocess: (1) import jitmnn, load the model, run it once on a small
 input, close it and drop it -- this loads every kernel the configuration uses; (2) RSS before; load, run once
 at the real input size; RSS after; then a median latency over a few runs. RSS is /proc VmRSS (file-backed
-weight pages that were touched count, as they do for every runtime)."""
+weight pages that were touched count, as they do for every runtime).
+
+The worker runs with glibc's mmap threshold fixed at 128 KB (MALLOC_MMAP_THRESHOLD_): by default glibc raises
+the threshold after a large free, so step (2) re-used heap pages freed in step (1) and RSS under-counted a
+reload (ResNet-18 fp32 at precision=low read 8 MB added instead of 27). Fixed, every large buffer is its own
+mapping, freed on free and counted when made again. It slows the hot path (page faults on each temporary), so
+the ms column here is not a latency benchmark: use bench.py or storage_latency.py for that."""
 
 from __future__ import annotations
 
@@ -72,9 +78,10 @@ def main(argv=None) -> int:
     from jitmnn.models import prepare_model
     from timing_env import timing_env
 
-    env = timing_env(1)
-    print("RSS added = after load + first run minus before load, after the same kernels ran once "
-          "(OPENBLAS_CORETYPE/L2_SIZE unset for this run)")
+    env = dict(timing_env(1), MALLOC_MMAP_THRESHOLD_="131072")
+    print(f"RSS added = after load + first run minus before load, after the same kernels ran once "
+          f"(precision={args.precision}; OPENBLAS_CORETYPE/L2_SIZE unset; glibc mmap threshold fixed, so ms is "
+          f"not a latency benchmark)")
     print(f"{'model':<13}{'weights':<8}{'memory':<8}{'file MB':>8}{'RSS+ MB':>9}{'load MB':>8}{'arena MB':>9}"
           f"{'expand MB':>10}{'ms':>8}{'wino':>5}{'hyb':>5}")
     rows = []

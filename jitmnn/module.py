@@ -70,13 +70,7 @@ def _nbytes(obj) -> int:
 
 def _is_file_backed(a: np.ndarray) -> bool:
     """True for a view into the model file's memory map: no RAM beyond the page cache, not a copy."""
-    import mmap
-
-    while a is not None:
-        if isinstance(a, (np.memmap, mmap.mmap)):
-            return True
-        a = getattr(a, "base", None)
-    return False
+    return jformat.file_mapping(a) is not None
 
 
 class _BoundStep:
@@ -329,6 +323,8 @@ def _for_precision(graph, config):
         low.metadata["precision_low"] = compress_graph(low, "fp16")
     except ValueError as e:  # nothing left to halve (already compressed, or no float weights)
         low.metadata["precision_low"] = str(e)
+        return low
+    jformat.release_file_pages(graph)
     return low
 
 

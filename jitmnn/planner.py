@@ -290,6 +290,11 @@ def _notes(plan, config) -> list:
 
 
 def _fp16_note(plan) -> str:
+    from .kernels.half import host_converts_fp16
+
+    if not host_converts_fp16():
+        return ("precision=low: weights held as fp16 and expanded panel by panel (hybrid kernels); activations "
+                "stay fp32 (this CPU has no F16C half<->float instructions)")
     acts = [t for t in plan.tensors.values() if t.kind == "arena" and t.alias_of is None and t.dtype == np.float32]
     half = [t for t in acts if t.storage is not None]
     n_bytes = sum(int(np.prod(t.shape, dtype=np.int64)) * 4 for t in half)
@@ -309,6 +314,10 @@ def _store_fp16(graph, steps, tensors, config) -> list:
     writing a member converts or moves bits. Steps touching an fp16 tensor are set up again with their
     storage in the context (scratch and setup may depend on it); their algorithms do not change."""
     if config.precision != "low":
+        return steps
+    from .kernels.half import host_converts_fp16
+
+    if not host_converts_fp16():
         return steps
     parent: dict = {}
 

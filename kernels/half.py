@@ -8,6 +8,9 @@ a uint16 array of IEEE half bits and kernels read and write it through `load`/`s
 So one kernel source serves both storages; Numba compiles (and caches) a separate specialisation per array
 dtype. Compute stays fp32: only storage is halved."""
 
+import functools
+import platform
+
 import numpy as np
 from llvmlite import ir
 from numba import types
@@ -68,3 +71,15 @@ def _store(a, i, v):
 
 
 FP16_STORAGE = np.dtype(np.uint16)  # how an fp16-stored activation appears to kernels and the arena
+
+
+@functools.lru_cache(maxsize=None)
+def host_converts_fp16() -> bool:
+    """True when LLVM lowers half<->float to instructions here. On x86 that needs F16C (every x86 CPU since
+    2012); without it LLVM would call a compiler-rt routine Numba's JIT cannot link, so the planner keeps
+    activations fp32 instead."""
+    if platform.machine().lower() not in ("x86_64", "amd64", "i386", "i686"):
+        return True
+    from llvmlite import binding
+
+    return bool(binding.get_host_cpu_features().get("f16c", False))

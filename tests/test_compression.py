@@ -6,13 +6,41 @@ import pytest
 from jitmnn.compression import CompressedTensor, compress
 
 
+def _same_floats(got, want) -> bool:
+    return bool(((got.view(np.uint32) == want.view(np.uint32)) | (np.isnan(got) & np.isnan(want))).all())
+
+
 def test_fp16_expansion_is_bit_exact_for_every_half_value():
     halves = np.arange(65536, dtype=np.uint32).astype(np.uint16)
     t = CompressedTensor("fp16", (256, 256), halves.reshape(256, 256))
-    got = t.to_float().ravel()
     want = halves.view(np.float16).astype(np.float32)
-    same = (got.view(np.uint32) == want.view(np.uint32)) | (np.isnan(got) & np.isnan(want))
-    assert same.all()
+    assert _same_floats(t.to_float().ravel(), want)
+    # both expansion kernels, whichever this CPU uses: the F16C instruction and the table fallback
+    from jitmnn.compression import _fp16_table
+    from jitmnn.kernels import dequant
+
+    for run in (lambda out: dequant.fp16_rows_f16c(halves.reshape(256, 256), 0, 256, out),
+                lambda out: dequant.fp16_rows(halves.reshape(256, 256), _fp16_table(), 0, 256, out)):
+        out = np.empty((256, 256), np.float32)
+        run(out)
+        assert _same_floats(out.ravel(), want)
+
+
+def test_fp16_activation_store_rounds_like_numpy():
+    """kernels/half.py's store (fptrunc) against numpy's astype(float16): nearest-even, overflow to inf,
+    subnormals, signed zeros, on the values where rounding is decided (halfway points included)."""
+    from jitmnn.kernels import unary
+
+    halves = np.arange(65536, dtype=np.uint32).astype(np.uint16).view(np.float16)
+    finite = np.unique(halves[np.isfinite(halves)].astype(np.float64))
+    mids = (finite[:-1] + finite[1:]) / 2  # exact in float32: one bit more than fp16's mantissa
+    x = np.concatenate([finite, mids, np.nextafter(mids.astype(np.float32), np.float32(np.inf)),
+                        [70000.0, 65520.0, -1e9, 1e-9, np.inf, -np.inf]]).astype(np.float32)
+    out = np.empty(x.size, np.uint16)
+    unary.unary_basic(x, out, unary.IDENTITY, np.float32(0), np.float32(0))
+    with np.errstate(over="ignore"):
+        want = x.astype(np.float16).view(np.uint16)
+    assert np.array_equal(out, want)
 
 
 def test_bf16_rounds_to_nearest_even():

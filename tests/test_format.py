@@ -39,7 +39,7 @@ def test_round_trip_maps_weights_read_only(saved):
     np.testing.assert_array_equal(g.constants["idx"], ref.constants["idx"])
     np.testing.assert_array_equal(g.constants["q"].to_float(), ref.constants["q"].to_float())
     assert not g.constants["w"].flags.writeable
-    assert isinstance(g.constants["w"].base, np.memmap) or isinstance(g.constants["w"].base.base, np.memmap)
+    assert jformat.file_mapping(g.constants["w"]) is not None
     assert g.constants["w"].ctypes.data % jformat.BLOB_ALIGN == 0
     assert [n.name for n in g.nodes] == ["r1", "r2"]
     assert g.inputs[0].shape == (None, 3, 4, 4)

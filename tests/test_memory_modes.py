@@ -3,6 +3,8 @@ every memory mode works with every stored weight format (issue: compressed weigh
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -187,3 +189,34 @@ def test_fp16_activations_stop_at_kernels_without_fp16_and_at_graph_edges():
     assert y.dtype == np.float32
     expect = np.exp(np.maximum(x.astype(np.float16).astype(np.float32), 0)).reshape(2, 12)
     assert tolerances.rel_err(y, expect) <= tolerances.FP16_ACTIVATIONS
+
+
+def _mapped_rss_bytes(path) -> int:
+    """Resident bytes of this process's mappings of `path` (Linux /proc/self/smaps)."""
+    total, inside = 0, False
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            head = line.split()
+            if head and "-" in head[0] and len(head) >= 5:  # a mapping header line
+                inside = line.rstrip().endswith(os.path.abspath(path))
+            elif inside and line.startswith("Rss:"):
+                total += int(head[1]) * 1024
+    return total
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="needs Linux /proc/self/smaps")
+def test_precision_low_drops_the_fp32_file_pages_it_copied(workdir):
+    """precision=low makes fp16 copies of an fp32 file's weights; the file pages it read to do so are then
+    dropped from RSS (measured before the fix: ResNet-18 at precision=low added 55 MB, more than fp32's 51)."""
+    _, path = prepare_model("resnet18", workdir)
+    size = os.path.getsize(path)
+    m32 = jitmnn.load(path)
+    m32.run({"input": sample_input("resnet18")})
+    assert _mapped_rss_bytes(path) > 0.5 * size  # the check can see a resident mapping
+    del m32
+    import gc
+
+    gc.collect()
+    m = jitmnn.load(path, precision="low")
+    m.run({"input": sample_input("resnet18")})
+    assert _mapped_rss_bytes(path) < 0.1 * size
