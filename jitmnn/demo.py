@@ -12,7 +12,8 @@ import time
 
 import numpy as np
 
-MODES = [("normal", "normal"), ("normal", "low"), ("normal", "high"), ("high", "normal"), ("low", "normal")]
+MODES = [("normal", "normal"), ("normal", "low"), ("normal", "high"), ("high", "normal"), ("low", "normal"),
+         ("low", "low")]
 STORAGE = [("fp32", {}), ("fp16", {"fp16": True}), ("int8", {"weight_quant_bits": 8}),
            ("int4-b32", {"weight_quant_bits": 4, "block_size": 32})]
 
@@ -83,21 +84,25 @@ def main(argv=None) -> int:
             ms = _median_ms(lambda: m.run({name: x}), args.runs)
             info = m.memory_info()
             err = float(np.max(np.abs(out - ref)) / max(1.0, np.max(np.abs(ref)))) if ref is not None else float("nan")
-            algs = m.explain().plan.algorithm_counts()
-            rows.append((label, size_mb, precision, memory, first_ms, ms, info, _rss_mb() - rss0, err, algs))
+            plan = m.explain().plan
+            acts = [t for t in plan.tensors.values() if t.kind == "arena" and t.alias_of is None]
+            half = f"{sum(t.storage is not None for t in acts)}/{len(acts)}"
+            rows.append((label, size_mb, precision, memory, first_ms, ms, info, _rss_mb() - rss0, err, half,
+                         plan.algorithm_counts()))
             m.close()
     print()
     hdr = (f"{'weights':<9}{'file MB':>8} {'prec':<7}{'memory':<7}{'first ms':>9}{'ms':>8}{'x ORT':>7}"
-           f"{'expanded MB':>12}{'arena MB':>9}{'RSS+ MB':>8}{'rel err':>9}")
+           f"{'expanded MB':>12}{'arena MB':>9}{'fp16 acts':>10}{'RSS+ MB':>8}{'rel err':>9}")
     print(hdr)
     print("-" * len(hdr))
-    for label, size_mb, prec, mem, first_ms, ms, info, drss, err, _ in rows:
+    for label, size_mb, prec, mem, first_ms, ms, info, drss, err, half, _ in rows:
         ratio = f"{ms / ort_ms:.2f}" if ort_ms else "-"
         print(f"{label:<9}{size_mb:>8.1f} {prec:<7}{mem:<7}{first_ms:>9.0f}{ms:>8.2f}{ratio:>7}"
               f"{info['weights_expanded_bytes'] / 1e6:>12.1f}{info['arena_high_water_bytes'] / 1e6:>9.1f}"
-              f"{drss:>8.1f}{err:>9.1e}")
+              f"{half:>10}{drss:>8.1f}{err:>9.1e}")
     print("\n(first ms includes planning and loading/compiling kernels; RSS+ is measured within one process,\n"
-          " so later rows reuse kernels earlier rows loaded)")
+          " so later rows reuse kernels earlier rows loaded; fp16 acts: activation tensors stored fp16, which\n"
+          " precision=low does wherever every kernel touching them can)")
     print("\nalgorithms chosen per configuration:")
     for label, _, prec, mem, *_rest, algs in rows:
         print(f"  {label:<9}precision={prec:<7}memory={mem:<7}" + ", ".join(f"{k} x{v}" for k, v in sorted(algs.items())))
