@@ -17,6 +17,7 @@ from .errors import (  # noqa: F401
     ModelFormatError,
     ParamsError,
     PlanError,
+    PrecisionError,
     ShapeError,
     UnsupportedOpError,
 )

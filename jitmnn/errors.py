@@ -40,3 +40,8 @@ class ClosedError(JitmnnError):
 
 class ParamsError(JitmnnError):
     """A compression-params file does not match the model, names unknown layers, or changes nothing."""
+
+
+class PrecisionError(JitmnnError, ArithmeticError):
+    """precision="low" stored an activation as fp16 and it left fp16's range (|x| > 65504): the outputs are
+    not finite although the inputs were. Run the model at precision="normal"."""

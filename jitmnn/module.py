@@ -15,7 +15,7 @@ from . import format as jformat
 from . import planner, threads
 from .arena import Arena
 from .config import SessionConfig
-from .errors import ClosedError, InputError
+from .errors import ClosedError, InputError, PrecisionError
 from .ops import registry
 
 MAX_CACHED_PLANS = 8
@@ -106,6 +106,8 @@ class Module:
         result = {name: np.array(view, copy=True) for name, view in out_views.items()}
         self.runs += 1
         self._arena.after_run()
+        if plan.stores_fp16 and self.config.check_finite:
+            _check_fp16_range(result)
         return result
 
     def profile(self, inputs: dict, runs: int = 5) -> list:
@@ -293,6 +295,16 @@ class Module:
         out_views = {n: value(n) for n in self.output_names}
         self._current = (plan, bound, in_views, out_views, self._arena.generation)
         return plan, bound, in_views, out_views
+
+
+def _check_fp16_range(result: dict) -> None:
+    """Inputs were finite (checked); a non-finite output then means an fp16-stored activation overflowed."""
+    for name, out in result.items():
+        if out.dtype.kind == "f" and not np.isfinite(out).all():
+            raise PrecisionError(
+                f"output {name!r} is not finite under precision='low': an activation stored as fp16 went beyond "
+                f"its range (|x| > 65504). Load the model with precision='normal' (fp32 activations); if it gives "
+                f"non-finite outputs there too, the model itself does, and check_finite=False lets them through.")
 
 
 def _fmt(shape) -> str:

@@ -6,6 +6,7 @@ The planner decides; it never runs a kernel (folding runs the numpy reference on
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -60,6 +61,11 @@ class Plan:
     outputs: list
     folded: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
+
+    @functools.cached_property
+    def stores_fp16(self) -> bool:
+        """Some activation is held as fp16 (precision="low")."""
+        return any(t.storage is not None for t in self.tensors.values())
 
     def algorithm_counts(self) -> dict:
         counts: dict = {}

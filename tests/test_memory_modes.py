@@ -220,3 +220,20 @@ def test_precision_low_drops_the_fp32_file_pages_it_copied(workdir):
     m = jitmnn.load(path, precision="low")
     m.run({"input": sample_input("resnet18")})
     assert _mapped_rss_bytes(path) < 0.1 * size
+
+
+def test_fp16_overflow_under_precision_low_is_a_typed_error_not_silent_inf():
+    """An activation beyond fp16's 65504 becomes inf when stored fp16; run() says so instead of returning it."""
+    from jitmnn.graph import Graph, Node, TensorInfo
+
+    nodes = [Node("up", "Mul", ["x", "big"], ["a"]), Node("r", "Relu", ["a"], ["b"]),
+             Node("down", "Mul", ["b", "small"], ["y"])]
+    g = Graph("overflow", nodes, [TensorInfo("x", (1, 8))], ["y"],
+              {"big": np.array([1000.0], np.float32), "small": np.array([1e-3], np.float32)})
+    x = np.full((1, 8), 100.0, np.float32)
+    np.testing.assert_allclose(jitmnn.from_graph(g).run({"x": x})["y"], x, rtol=1e-6)
+    low = jitmnn.from_graph(g, precision="low")
+    assert _storage_by_tensor(low, {"x": (1, 8)})["a"] == "fp16"
+    with pytest.raises(jitmnn.PrecisionError, match="65504"):
+        low.run({"x": x})
+    np.testing.assert_allclose(low.run({"x": x / 1000})["y"], x / 1000, rtol=1e-3)  # in range: fine
