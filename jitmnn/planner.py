@@ -226,8 +226,8 @@ def make_plan(graph, input_shapes: dict, config) -> Plan:
             continue
         alg, reason, _ = choose(ctx, config, registry.algorithms(node.op))
         steps.append(_make_step(node, ctx, alg, reason))
-    steps = _fit_budget(graph, steps, tensors, config, values, shapes, dtypes)
     steps = _store_fp16(graph, steps, tensors, config)
+    steps = _fit_budget(graph, steps, tensors, config, values, shapes, dtypes)
     return _layout(graph, input_shapes, steps, tensors, values, config)
 
 
@@ -386,8 +386,11 @@ def _fit_budget(graph, steps, tensors, config, values, shapes, dtypes):
             if s.skipped or s.algorithm == "reference":
                 continue
             ctx = s.params[0]
+            fp16 = registry.algorithms(s.node.op)[s.algorithm].fp16 if ctx.in_storage or ctx.out_storage else None
             for alg in registry.algorithms(s.node.op).values():
                 if alg.name in ("reference", s.algorithm) or not alg.applies(ctx):
+                    continue
+                if fp16 is not None and alg.fp16 != fp16:  # it touches fp16 activations: keep the kind
                     continue
                 saved = s.weight_bytes + s.scratch_bytes - alg.weight_bytes(ctx) - alg.scratch_bytes(ctx)
                 if saved <= 0:

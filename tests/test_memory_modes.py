@@ -140,6 +140,16 @@ def _storage_by_tensor(m, shapes) -> dict:
             if t.kind == "arena"}
 
 
+def _assert_fp16_only_where_declared(plan) -> None:
+    """Every step touching an fp16 tensor runs an algorithm that declared it can (checked from outside)."""
+    from jitmnn.ops import registry
+
+    for s in plan.steps:
+        touched = [n for n in list(s.inputs) + list(s.outputs) if n and plan.tensors[n].storage is not None]
+        if touched and not s.skipped:
+            assert registry.algorithms(s.node.op)[s.algorithm].fp16, (s.node.name, s.algorithm)
+
+
 def test_precision_low_stores_activations_fp16_and_halves_the_arena(workdir):
     """precision=low holds activations as fp16 between kernels that read and write it (DESIGN section 4).
     MobileNetV2 (every layer kind); outputs stay float32 and close to fp32."""
@@ -158,13 +168,11 @@ def test_precision_low_stores_activations_fp16_and_halves_the_arena(workdir):
     assert m.explain().plan.tensors["output"].storage is None
     half = [t for t in plan.tensors.values() if t.storage is not None]
     assert len(half) > 50
-    # every step touching an fp16 tensor declared it can (the planner's invariant, checked from outside)
-    from jitmnn.ops import registry
-
-    for s in plan.steps:
-        touched = [n for n in list(s.inputs) + list(s.outputs) if n and plan.tensors[n].storage is not None]
-        if touched and not s.skipped:
-            assert registry.algorithms(s.node.op)[s.algorithm].fp16, (s.node.name, s.algorithm)
+    _assert_fp16_only_where_declared(plan)
+    # a memory budget downgrades algorithms; it must keep ones that handle the fp16 tensors they touch
+    budget = jitmnn.load(path, precision="low", memory_budget_mb=3.0).explain(SHAPE).plan  # default 3.2 MB
+    assert any(s.reason.startswith("memory budget") for s in budget.steps)
+    _assert_fp16_only_where_declared(budget)
     assert any(layer["activation_storage"] == "fp16" for layer in m.explain().layers)
     before = m.memory_info()["arena_allocations"]
     again = m.run({"input": x})["output"]
