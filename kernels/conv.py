@@ -57,6 +57,9 @@ def im2col_tile(x, cols, col0, ncols, OW, kh, kw, sh, sw, ph, pw, dh, dw):
             for t in range(np.uint64(ncols)):
                 cf[d + t] = load(xf, src + t)
         return
+    if sh == 1 and sw == 1 and OW == W:
+        _im2col_same_width(xf, cf, C, H, W, col0, ncols, kh, kw, ph, pw, dh, dw)
+        return
     seg = row_segments(col0, ncols, OW)  # output-row segments of this tile
     jlo, jhi = tap_ranges(kw, dw, pw, sw, W)  # per horizontal tap: the ow range inside the row
     nseg = seg.shape[0]
@@ -89,6 +92,58 @@ def im2col_tile(x, cols, col0, ncols, OW, kh, kw, sh, sw, ph, pw, dh, dw):
                     d = np.uint64(rbase + hi)
                     for t in range(np.uint64(ow1 - hi)):
                         cf[d + t] = zero
+
+
+@helper
+def _zero_column(cf, rbase, k, W, v0, v1):
+    """cf[rbase + p] = 0 for the pixels p = oh*W + k in [v0, v1) (one image column of a tap row)."""
+    if v1 - 1 - k < 0:
+        return
+    first = (v0 - k + W - 1) // W
+    last = (v1 - 1 - k) // W
+    if last < first:
+        return
+    base = np.uint64(rbase + first * W + k)
+    step = np.uint64(W)
+    for t in range(np.uint64(last - first + 1)):
+        cf[base + step * t] = np.float32(0.0)
+
+
+@kernel
+def _im2col_same_width(xf, cf, C, H, W, col0, ncols, kh, kw, ph, pw, dh, dw):
+    """im2col_tile for stride 1 with output width == input width (the usual padded 3x3): tap (i, j) of
+    pixel p reads input p + (i*dh - ph)*W + (j*dw - pw), a constant offset. So each tap row of the tile
+    is one contiguous copy over the pixels whose input row exists, then the few columns whose input column
+    falls outside the image (left of tap j: pw - j*dw of them; right: j*dw - pw) are zeroed row by row.
+    Per-row segments cost ~2.3 ns per element on 7x7 maps (measured) against ~0.4 on 56x56."""
+    zero = np.float32(0.0)
+    for c in range(C):
+        cbase = c * H * W
+        for i in range(kh):
+            oh_lo = max(0, ph - i * dh)
+            oh_hi = H + ph - i * dh  # the tile itself holds only real output rows
+            v0 = max(col0, oh_lo * W)  # tile pixels whose input row exists
+            v1 = max(v0, min(col0 + ncols, oh_hi * W))
+            for j in range(kw):
+                rbase = ((c * kh + i) * kw + j) * ncols - col0  # cf index of pixel p: rbase + p
+                off = (i * dh - ph) * W + (j * dw - pw)
+                a = min(max(v0, -off), v1)  # keep the source index inside this channel
+                b = max(min(v1, H * W - off), a)
+                for t in range(np.uint64(a - col0)):
+                    cf[np.uint64(rbase + col0) + t] = zero
+                d = np.uint64(rbase + a)
+                src = np.uint64(cbase + a + off)
+                for t in range(np.uint64(b - a)):
+                    cf[d + t] = load(xf, src + t)
+                d = np.uint64(rbase + b)
+                for t in range(np.uint64(col0 + ncols - b)):
+                    cf[d + t] = zero
+                # columns ow < pw - j*dw read left of the image, ow >= W - (j*dw - pw) right of it:
+                # per such column, a strided pass down the tile's rows
+                for k in range(min(W, max(0, pw - j * dw))):
+                    _zero_column(cf, rbase, k, W, v0, v1)
+                for k in range(max(0, W - max(0, j * dw - pw)), W):
+                    _zero_column(cf, rbase, k, W, v0, v1)
 
 
 @kernel

@@ -44,6 +44,10 @@ CONV_CASES = [
               bias=False, act=ACTS[6]),
     conv_case("7x7-s2-stem", 1, 3, (17, 18), 13, (7, 7), strides=(2, 2), pads=(3, 3, 3, 3), act=ACTS[7]),
     conv_case("3x3-c1k1-nopad", 1, 1, (7, 9), 1, (3, 3)),
+    # stride 1, output as wide as the input but padded on one side only (im2col's same-width path
+    # zeroes two columns on the left of tap 0 and one of tap 1, none on the right), and a 5x5 pad 2
+    conv_case("3x3-same-asym", 2, 13, (7, 9), 5, (3, 3), pads=(0, 2, 2, 0), act=ACTS[1]),
+    conv_case("5x5-same-p2", 1, 3, (17, 18), 4, (5, 5), pads=(2, 2, 2, 2)),
     # grouped (g=2, not depthwise)
     conv_case("g2-3x3", 2, 6, (7, 9), 4, (3, 3), pads=(1, 1, 1, 1), group=2, act=ACTS[0]),
     conv_case("g2-1x1", 1, 26, (7, 9), 34, (1, 1), group=2, bias=False),
