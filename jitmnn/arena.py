@@ -14,6 +14,9 @@ import numpy as np
 from .config import ARENA_ALIGN
 
 
+MADV_POPULATE_WRITE = 23  # Linux >= 5.14 (<linux/mman.h>); Python's mmap module does not name it
+
+
 def _align(n: int) -> int:
     return (n + ARENA_ALIGN - 1) // ARENA_ALIGN * ARENA_ALIGN
 
@@ -59,7 +62,7 @@ def naive_bytes(blocks: list) -> int:
 class Arena:
     """Owns the activation buffer of one module (each clone has its own).
 
-    policy "low":    sized exactly to the current plan, and released after every run.
+    policy "low":    sized exactly to the current plan; its pages are given back to the OS after every run.
     policy "normal": grows when a plan needs more; shrinks to fit when a smaller plan is bound.
     policy "high":   grow-only; never shrinks.
     Counters: `allocations` and `bytes_allocated` increase on every real allocation."""
@@ -67,7 +70,9 @@ class Arena:
     def __init__(self, policy: str):
         self.policy = policy
         self.buffer = None
-        self.capacity = 0
+        self._mapping = None
+        self.capacity = 0  # bytes of address range the buffer spans
+        self.resident = False  # False once its pages were given back (memory="low" after a run)
         self.allocations = 0
         self.bytes_allocated = 0
         self.generation = 0  # bumps whenever the buffer object changes, so views can be rebuilt
@@ -79,18 +84,36 @@ class Arena:
         grow = nbytes > self.capacity
         shrink = self.policy in ("normal", "low") and nbytes < self.capacity
         if self.buffer is not None and not grow and not shrink:
+            if not self.resident:
+                self._fault_in()
             return False
-        self.buffer = None  # drop the old one first so peak RSS never holds both
+        self.buffer = self._mapping = None  # drop the old one first so peak RSS never holds both
         if nbytes:
-            # An anonymous mapping of its own, not malloc: freeing it always unmaps it, whereas glibc's
-            # dynamic mmap threshold would keep a freed multi-MB arena in the heap, and RSS would not fall.
-            self.buffer = np.frombuffer(mmap.mmap(-1, nbytes), dtype=np.uint8)  # page-aligned
+            # A private anonymous mapping of its own, not malloc: freeing it always unmaps it (glibc's dynamic
+            # mmap threshold would keep a freed multi-MB arena in the heap), and madvise can drop its pages.
+            self._mapping = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+            self.buffer = np.frombuffer(self._mapping, dtype=np.uint8)  # page-aligned
             self.allocations += 1
             self.bytes_allocated += nbytes
         self.capacity = nbytes
+        self.resident = bool(nbytes)
         self.high_water = max(self.high_water, nbytes)
         self.generation += 1
         return True
+
+    def _fault_in(self) -> None:
+        """Pages given back after a low run come back on first touch, one fault per 4 KB page (~2-4 us each on
+        this VM); MADV_POPULATE_WRITE makes them in one call instead (6 MB: 2.8 -> 1.8 ms, measured)."""
+        self.resident = True
+        try:
+            self._mapping.madvise(MADV_POPULATE_WRITE)
+        except (OSError, ValueError):  # kernels before 5.14: pages fault in on first touch as usual
+            pass
+
+    @property
+    def resident_bytes(self) -> int:
+        """Bytes of RAM the arena may hold now: 0 after memory="low" gave its pages back."""
+        return self.capacity if self.resident else 0
 
     def view(self, offset: int, shape: tuple, dtype) -> np.ndarray:
         dtype = np.dtype(dtype)
@@ -101,10 +124,20 @@ class Arena:
 
     def release(self) -> None:
         if self.buffer is not None:
-            self.buffer = None
+            self.buffer = self._mapping = None
             self.capacity = 0
+            self.resident = False
             self.generation += 1
 
     def after_run(self) -> None:
-        if self.policy == "low":
+        """memory="low": give the pages back but keep the address range, so bound views stay valid and the
+        next run only faults pages in again. Unmapping instead did not free anything while a module held
+        views into the buffer (measured: PP-OCR det's 35 MB arena stayed resident), and re-mapping and
+        re-binding cost more (MobileNetV2: 8 ms a run)."""
+        if self.policy != "low" or self.buffer is None:
+            return
+        if hasattr(mmap, "MADV_DONTNEED"):
+            self._mapping.madvise(mmap.MADV_DONTNEED)  # private anonymous: the pages are freed now
+            self.resident = False
+        else:
             self.release()

@@ -156,7 +156,8 @@ class Module:
             "weights_file_bytes": int(g.metadata.get("file_bytes", 0)),
             "weights_stored_bytes": g.weight_bytes(),
             "weights_expanded_bytes": self._model.packed_bytes,
-            "arena_capacity_bytes": self._arena.capacity,
+            "arena_capacity_bytes": self._arena.resident_bytes,
+            "arena_reserved_bytes": self._arena.capacity,
             "arena_planned_bytes": plan.arena_bytes if plan else 0,
             "arena_naive_bytes": plan.naive_bytes if plan else 0,
             "arena_high_water_bytes": self._arena.high_water,
@@ -260,8 +261,8 @@ class Module:
         """Views of the arena for one plan; rebuilt only when the plan or the arena buffer changes."""
         cur = self._current
         if cur is not None and cur[0].input_shapes == shapes and cur[4] == self._arena.generation \
-                and self._arena.buffer is not None:
-            return cur[0], cur[1], cur[2], cur[3]
+                and self._arena.buffer is not None and not self._arena.ensure(cur[0].arena_bytes):
+            return cur[0], cur[1], cur[2], cur[3]  # ensure() marked the pages in use again
         plan = self._plan(shapes)
         self._arena.ensure(plan.arena_bytes)
         views = {}

@@ -98,3 +98,19 @@ def as_float(a):
 
 def rng(seed=0):
     return np.random.default_rng(seed)
+
+
+def mapping_rss_bytes(array) -> int:
+    """RSS of the memory mapping that holds `array`'s first byte (Linux /proc/self/smaps): what the OS
+    really has resident, as opposed to what a counter claims."""
+    addr = array.ctypes.data
+    inside = False
+    with open("/proc/self/smaps") as f:
+        for line in f:
+            head = line.split()
+            if head and "-" in head[0] and len(head) >= 5:
+                lo, hi = (int(v, 16) for v in head[0].split("-"))
+                inside = lo <= addr < hi
+            elif inside and line.startswith("Rss:"):
+                return int(head[1]) * 1024
+    raise AssertionError("no mapping holds this array")
