@@ -2,7 +2,11 @@
 (max |diff| / max |fp32|), top-1 agreement for the classifiers, text-mask agreement (probability > 0.3) for
 PP-OCRv4 det on text-like pages, and file size relative to fp32.
 
-    python benchmarks/accuracy.py [--models ...] [--formats fp16,bf16,int8,int4-b32] [--inputs 4]"""
+    python benchmarks/accuracy.py [--models ...] [--formats fp16,bf16,int8,int4-b32] [--inputs 4]
+                                  [--memory low] [--precision normal]
+
+--precision low also stores activations as fp16 (and holds fp32 weights as fp16): `--formats fp32,fp16,int8
+--precision low` measures what that costs in accuracy. The reference is always fp32 at precision="normal"."""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-FORMATS = {"fp16": {"fp16": True}, "bf16": {"bf16": True}, "int8": {"weight_quant_bits": 8},
+FORMATS = {"fp32": {}, "fp16": {"fp16": True}, "bf16": {"bf16": True}, "int8": {"weight_quant_bits": 8},
            "int8-b32": {"weight_quant_bits": 8, "block_size": 32},
            "int4-b32": {"weight_quant_bits": 4, "block_size": 32}, "int4-b64": {"weight_quant_bits": 4, "block_size": 64}}
 MODELS = ("resnet18", "resnet50", "mobilenet_v2", "ppocr_det", "ppocr_rec", "ppocr_cls")
@@ -28,12 +32,14 @@ def main(argv=None) -> int:
     ap.add_argument("--formats", default="fp16,bf16,int8,int4-b32")
     ap.add_argument("--inputs", type=int, default=4)
     ap.add_argument("--memory", default="low")
+    ap.add_argument("--precision", default="normal", choices=("low", "normal", "high"))
     ap.add_argument("--workdir", default=os.path.join(REPO, ".bench"))
     args = ap.parse_args(argv)
     sys.path.insert(0, REPO)
     import jitmnn
     from jitmnn.models import prepare_model, sample_input
 
+    print(f"memory={args.memory} precision={args.precision}; reference: fp32 weights at precision=normal")
     print(f"{'model':<13}{'format':<10}{'file x fp32':>12}{'max rel err':>12}  agreement")
     for model in args.models.split(","):
         _, ref_path = prepare_model(model, args.workdir)
@@ -44,7 +50,7 @@ def main(argv=None) -> int:
         ref.close()
         for fmt in args.formats.split(","):
             _, path = prepare_model(model, args.workdir, **FORMATS[fmt])
-            m = jitmnn.load(path, memory=args.memory)
+            m = jitmnn.load(path, memory=args.memory, precision=args.precision)
             outs = [next(iter(m.run({name: x}).values())) for x in xs]
             m.close()
             err = max(float(np.max(np.abs(o - r)) / max(float(np.max(np.abs(r))), 1e-30)) for o, r in zip(outs, refs))
