@@ -175,7 +175,7 @@ def main():
         if args.net not in (net, "all"):
             continue
         print(f"\n## {net} conv layers, batch 1, 1 thread (ms; err = max abs diff / max |ORT|)")
-        print(f"| layer | x | ORT | " + "jitmnn algorithms (ms, model ms, err) | chosen | chosen/ORT |")
+        print("| layer | x | ORT | jitmnn algorithms (ms, model ms, err) | chosen | chosen/ORT |")
         print("|---|---|---|---|---|---|")
         tot_ort = tot_best = tot_chosen = 0.0
         for row in rows:

@@ -25,7 +25,6 @@ def _median_ms(fn, repeat):
 
 
 def _ort_session(op, inputs, attrs, const_inputs, out_shape, threads):
-    import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
 

@@ -70,8 +70,6 @@ def _store(a, i, v):
     return impl
 
 
-FP16_STORAGE = np.dtype(np.uint16)  # how an fp16-stored activation appears to kernels and the arena
-
 
 @functools.lru_cache(maxsize=None)
 def host_converts_fp16() -> bool:

@@ -2,7 +2,6 @@
 tests/reference on the cases in tests/cases. A new algorithm with no case that exercises it, or an op
 with no reference, fails here."""
 
-import numpy as np
 import pytest
 
 from jitmnn.ops import registry

@@ -37,7 +37,6 @@ _ONNX_DTYPES = {"float32": 1, "uint8": 2, "int8": 3, "uint16": 4, "int16": 5, "i
 
 def to_onnx(graph: Graph, opset: int = DEFAULT_OPSET, ir_version: int = 8):
     """An onnx.ModelProto equivalent to `graph` (checked with onnx.checker)."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     graph.validate()

@@ -108,7 +108,7 @@ def _run_matmul(packed, params, ins, outs, scratch):
 
 
 def _cost_matmul(ctx):
-    a, b = ctx.in_shapes[0], ctx.in_shapes[1]
+    a = ctx.in_shapes[0]
     out = ctx.out_shapes[0]
     k = int(a[-1])
     macs_out = int(np.prod(out)) if out else 1
