@@ -245,3 +245,17 @@ def test_fp16_overflow_under_precision_low_is_a_typed_error_not_silent_inf():
     with pytest.raises(jitmnn.PrecisionError, match="65504"):
         low.run({"x": x})
     np.testing.assert_allclose(low.run({"x": x / 1000})["y"], x / 1000, rtol=1e-3)  # in range: fine
+
+
+def test_without_f16c_precision_low_keeps_activations_fp32(monkeypatch):
+    """On an x86 CPU without F16C, LLVM would call a half-conversion routine Numba cannot link: the planner
+    keeps activations fp32 there and says why (weights are still held fp16)."""
+    from jitmnn.graph import Graph, Node, TensorInfo
+    from jitmnn.kernels import half
+
+    monkeypatch.setattr(half, "host_converts_fp16", lambda: False)
+    g = Graph("relus", [Node("r1", "Relu", ["x"], ["a"]), Node("r2", "Relu", ["a"], ["y"])],
+              [TensorInfo("x", (1, 4))], ["y"], {})
+    m = jitmnn.from_graph(g, precision="low")
+    assert _storage_by_tensor(m, {"x": (1, 4)})["a"] == "float32"
+    assert any("no F16C" in n for n in m.explain().plan.notes)
