@@ -134,10 +134,6 @@ class Arena:
         next run only faults pages in again. Unmapping instead did not free anything while a module held
         views into the buffer (measured: PP-OCR det's 35 MB arena stayed resident), and re-mapping and
         re-binding cost more (MobileNetV2: 8 ms a run)."""
-        if self.policy != "low" or self.buffer is None:
-            return
-        if hasattr(mmap, "MADV_DONTNEED"):
+        if self.policy == "low" and self.buffer is not None:
             self._mapping.madvise(mmap.MADV_DONTNEED)  # private anonymous: the pages are freed now
             self.resident = False
-        else:
-            self.release()

@@ -85,7 +85,7 @@ def main(argv=None) -> int:
             info = m.memory_info()
             err = float(np.max(np.abs(out - ref)) / max(1.0, np.max(np.abs(ref)))) if ref is not None else float("nan")
             plan = m.explain().plan
-            acts = [t for t in plan.tensors.values() if t.kind == "arena" and t.alias_of is None]
+            acts = plan.activation_tensors()
             half = f"{sum(t.storage is not None for t in acts)}/{len(acts)}"
             rows.append((label, size_mb, precision, memory, first_ms, ms, info, _rss_mb() - rss0, err, half,
                          plan.algorithm_counts()))

@@ -62,6 +62,10 @@ class Plan:
     folded: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
 
+    def activation_tensors(self) -> list:
+        """The float32 activations with arena bytes of their own (views excluded): what fp16 storage halves."""
+        return [t for t in self.tensors.values() if t.kind == "arena" and t.alias_of is None and t.dtype == np.float32]
+
     @functools.cached_property
     def stores_fp16(self) -> bool:
         """Some activation is held as fp16 (precision="low")."""
@@ -301,7 +305,7 @@ def _fp16_note(plan) -> str:
     if not host_converts_fp16():
         return ("precision=low: weights held as fp16 and expanded panel by panel (hybrid kernels); activations "
                 "stay fp32 (this CPU has no F16C half<->float instructions)")
-    acts = [t for t in plan.tensors.values() if t.kind == "arena" and t.alias_of is None and t.dtype == np.float32]
+    acts = plan.activation_tensors()
     half = [t for t in acts if t.storage is not None]
     n_bytes = sum(int(np.prod(t.shape, dtype=np.int64)) * 4 for t in half)
     kept = sorted({s.node.op for s in plan.steps if not s.skipped

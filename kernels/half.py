@@ -42,13 +42,19 @@ def float_to_half(typingctx, value):
 
 
 def load(a, i):
-    """a[i] as float32, whether a stores float32 or fp16 bits (uint16)."""
-    raise NotImplementedError("use inside a Numba kernel")
+    """a[i] as float32, whether a stores float32 or fp16 bits (uint16). The Python body serves callers
+    outside Numba (and NUMBA_DISABLE_JIT=1); kernels get the overload below."""
+    if a.dtype == np.uint16:
+        return np.float32(np.uint16(a[i]).view(np.float16))
+    return a[i]
 
 
 def store(a, i, v):
     """a[i] = v, rounding to fp16 when a stores fp16 bits (uint16)."""
-    raise NotImplementedError("use inside a Numba kernel")
+    if a.dtype == np.uint16:
+        a[i] = np.float16(v).view(np.uint16)
+    else:
+        a[i] = v
 
 
 @overload(load)
@@ -68,7 +74,6 @@ def _store(a, i, v):
     def impl(a, i, v):
         a[i] = v
     return impl
-
 
 
 @functools.lru_cache(maxsize=None)

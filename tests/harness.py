@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -100,17 +101,27 @@ def rng(seed=0):
     return np.random.default_rng(seed)
 
 
-def mapping_rss_bytes(array) -> int:
-    """RSS of the memory mapping that holds `array`'s first byte (Linux /proc/self/smaps): what the OS
-    really has resident, as opposed to what a counter claims."""
-    addr = array.ctypes.data
-    inside = False
+def _smaps_rss(selects) -> int:
+    """Summed Rss of this process's memory mappings whose /proc/self/smaps header line `selects` accepts
+    (Linux): what the OS really has resident, as opposed to what a counter claims."""
+    total, inside = 0, False
     with open("/proc/self/smaps") as f:
         for line in f:
             head = line.split()
-            if head and "-" in head[0] and len(head) >= 5:
-                lo, hi = (int(v, 16) for v in head[0].split("-"))
-                inside = lo <= addr < hi
+            if head and "-" in head[0] and len(head) >= 5:  # a mapping header line
+                inside = selects(line.rstrip(), *(int(v, 16) for v in head[0].split("-")))
             elif inside and line.startswith("Rss:"):
-                return int(head[1]) * 1024
-    raise AssertionError("no mapping holds this array")
+                total += int(head[1]) * 1024
+    return total
+
+
+def mapping_rss_bytes(array) -> int:
+    """RSS of the memory mapping that holds `array`'s first byte."""
+    addr = array.ctypes.data
+    return _smaps_rss(lambda line, lo, hi: lo <= addr < hi)
+
+
+def file_rss_bytes(path) -> int:
+    """RSS of every mapping of file `path` in this process."""
+    path = os.path.abspath(path)
+    return _smaps_rss(lambda line, lo, hi: line.endswith(path))

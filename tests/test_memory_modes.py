@@ -11,6 +11,7 @@ import pytest
 import jitmnn
 from jitmnn.models import prepare_model, sample_input
 from tests import tolerances
+from tests.harness import file_rss_bytes
 
 SHAPE = {"input": (1, 3, 224, 224)}
 STORAGE = {"fp32": {}, "fp16": {"fp16": True}, "bf16": {"bf16": True}, "int8": {"weight_quant_bits": 8},
@@ -199,19 +200,6 @@ def test_fp16_activations_stop_at_kernels_without_fp16_and_at_graph_edges():
     assert tolerances.rel_err(y, expect) <= tolerances.FP16_ACTIVATIONS
 
 
-def _mapped_rss_bytes(path) -> int:
-    """Resident bytes of this process's mappings of `path` (Linux /proc/self/smaps)."""
-    total, inside = 0, False
-    with open("/proc/self/smaps") as f:
-        for line in f:
-            head = line.split()
-            if head and "-" in head[0] and len(head) >= 5:  # a mapping header line
-                inside = line.rstrip().endswith(os.path.abspath(path))
-            elif inside and line.startswith("Rss:"):
-                total += int(head[1]) * 1024
-    return total
-
-
 @pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="needs Linux /proc/self/smaps")
 def test_precision_low_drops_the_fp32_file_pages_it_copied(workdir):
     """precision=low makes fp16 copies of an fp32 file's weights; the file pages it read to do so are then
@@ -220,14 +208,14 @@ def test_precision_low_drops_the_fp32_file_pages_it_copied(workdir):
     size = os.path.getsize(path)
     m32 = jitmnn.load(path)
     m32.run({"input": sample_input("resnet18")})
-    assert _mapped_rss_bytes(path) > 0.5 * size  # the check can see a resident mapping
+    assert file_rss_bytes(path) > 0.5 * size  # the check can see a resident mapping
     del m32
     import gc
 
     gc.collect()
     m = jitmnn.load(path, precision="low")
     m.run({"input": sample_input("resnet18")})
-    assert _mapped_rss_bytes(path) < 0.1 * size
+    assert file_rss_bytes(path) < 0.1 * size
 
 
 def test_fp16_overflow_under_precision_low_is_a_typed_error_not_silent_inf():

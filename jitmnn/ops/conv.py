@@ -323,14 +323,19 @@ def im2col_tile_columns(ctx, g: ConvGeometry) -> int:
     return max(1, min(t, g.P))
 
 
+def gemm_into_output(ctx, g: ConvGeometry, t: int) -> bool:
+    """One tile covers the whole output and the output is float32: BLAS writes straight into it. Otherwise
+    each tile's GEMM goes to an fp32 scratch tile that the epilogue moves (and rounds, for fp16) out."""
+    return t >= g.P and not ctx.out_is_fp16()
+
+
 def _im2col_scratch_layout(ctx):
-    """(tile columns, cols bytes, tile-output bytes); a single tile GEMMs straight into the output unless
-    the output is stored fp16 (BLAS writes fp32: the epilogue rounds the tile into the output)."""
+    """(tile columns, cols bytes, tile-output bytes); no tile output when gemm_into_output."""
     g = conv_geometry(ctx)
     t = im2col_tile_columns(ctx, g)
     rows = g.Cg * g.kh * g.kw
     cols_b = _align(4 * rows * t)
-    out_b = 0 if t >= g.P and not ctx.out_is_fp16() else _align(4 * g.Kg * t)
+    out_b = 0 if gemm_into_output(ctx, g, t) else _align(4 * g.Kg * t)
     return t, cols_b, out_b
 
 
@@ -350,12 +355,12 @@ def _pack_im2col(ctx):
 def _setup_im2col(ctx):
     g = conv_geometry(ctx)
     t, cols_b, out_b = _im2col_scratch_layout(ctx)
-    return (g, t, cols_b, ctx.out_is_fp16()) + act_args(ctx)
+    return (g, t, cols_b, gemm_into_output(ctx, g, t)) + act_args(ctx)
 
 
 def _run_im2col(packed, params, ins, outs, scratch):
     w, b = packed
-    g, t, cols_b, out_fp16, code, p0, p1 = params
+    g, t, cols_b, direct, code, p0, p1 = params
     bias = run_bias(b, ins)
     x4, y4 = _views4(g, ins[0], outs[0])
     rows = g.Cg * g.kh * g.kw
@@ -375,7 +380,7 @@ def _run_im2col(packed, params, ins, outs, scratch):
                 nc = min(t, P - col0)
                 cols = fbuf[:rows * nc].reshape(rows, nc)
                 KC.im2col_tile(x3, cols, col0, nc, g.OW, g.kh, g.kw, sh, sw, ph, pw, dh, dw)
-                if nc == P and not out_fp16:
+                if direct:
                     np.matmul(wg, cols, out=y2)
                     KE.bias_act_rows(y2, y2, 0, bg, code, p0, p1)
                 else:

@@ -100,7 +100,7 @@ def _layout(ctx):
     pr = _panel_rows(g)
     cols_b = C._align(4 * rows * t)
     panel_b = C._align(4 * pr * rows)
-    out_b = 0 if t >= g.P and not ctx.out_is_fp16() else C._align(4 * pr * t)
+    out_b = 0 if C.gemm_into_output(ctx, g, t) else C._align(4 * pr * t)
     return g, t, rows, pr, cols_b, panel_b, out_b
 
 
@@ -113,12 +113,12 @@ def _applies_im2col(ctx):
 
 def _setup_im2col(ctx):
     g, t, rows, pr, cols_b, panel_b, out_b = _layout(ctx)
-    return (g, t, rows, pr, cols_b, panel_b, ctx.out_is_fp16()) + C.act_args(ctx)
+    return (g, t, rows, pr, cols_b, panel_b, C.gemm_into_output(ctx, g, t)) + C.act_args(ctx)
 
 
 def _run_im2col(packed, params, ins, outs, scratch):
     w, b = packed
-    g, t, rows, pr, cols_b, panel_b, out_fp16, code, p0, p1 = params
+    g, t, rows, pr, cols_b, panel_b, direct, code, p0, p1 = params
     bias = C.run_bias(b, ins)
     x4, y4 = C._views4(g, ins[0], outs[0])
     sh, sw = g.strides
@@ -145,7 +145,7 @@ def _run_im2col(packed, params, ins, outs, scratch):
                     if not single:
                         w.expand_rows(gi * Kg + k0, gi * Kg + k1, panel)
                     bk = bias[gi * Kg + k0: gi * Kg + k1]
-                    if nc == P and not out_fp16:
+                    if direct:
                         dst = y2[k0:k1]
                         np.matmul(panel, cols, out=dst)
                         KE.bias_act_rows(dst, dst, 0, bk, code, p0, p1)
