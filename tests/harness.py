@@ -101,27 +101,28 @@ def rng(seed=0):
     return np.random.default_rng(seed)
 
 
-def _smaps_rss(selects) -> int:
-    """Summed Rss of this process's memory mappings whose /proc/self/smaps header line `selects` accepts
-    (Linux): what the OS really has resident, as opposed to what a counter claims."""
+def os_resident_bytes(array) -> int:
+    """Bytes of `array`'s own pages that are resident in RAM (Linux /proc/self/pagemap, present bit): what
+    the OS really holds, as opposed to what a counter claims. Per page, so a neighbouring mapping the
+    kernel merged with this one does not count."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    first = array.ctypes.data // page
+    last = (array.ctypes.data + array.nbytes - 1) // page
+    with open("/proc/self/pagemap", "rb") as f:
+        f.seek(first * 8)
+        entries = np.frombuffer(f.read((last - first + 1) * 8), np.uint64)
+    return int(np.count_nonzero(entries >> np.uint64(63))) * page
+
+
+def file_rss_bytes(path) -> int:
+    """RSS of every mapping of file `path` in this process (Linux /proc/self/smaps)."""
+    path = os.path.abspath(path)
     total, inside = 0, False
     with open("/proc/self/smaps") as f:
         for line in f:
             head = line.split()
             if head and "-" in head[0] and len(head) >= 5:  # a mapping header line
-                inside = selects(line.rstrip(), *(int(v, 16) for v in head[0].split("-")))
+                inside = line.rstrip().endswith(path)
             elif inside and line.startswith("Rss:"):
                 total += int(head[1]) * 1024
     return total
-
-
-def mapping_rss_bytes(array) -> int:
-    """RSS of the memory mapping that holds `array`'s first byte."""
-    addr = array.ctypes.data
-    return _smaps_rss(lambda line, lo, hi: lo <= addr < hi)
-
-
-def file_rss_bytes(path) -> int:
-    """RSS of every mapping of file `path` in this process."""
-    path = os.path.abspath(path)
-    return _smaps_rss(lambda line, lo, hi: line.endswith(path))
