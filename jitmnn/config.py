@@ -65,7 +65,9 @@ class SessionConfig:
     memory_budget_mb: float | None = None
     # Force an algorithm: {"layer name" or "op type": "algorithm name"}; a layer name wins over an op type.
     overrides: dict = field(default_factory=dict)
-    check_finite: bool = True
+    # Refuse NaN/inf inputs with an InputError. Off by default: non-finite values pass through as in ONNX
+    # Runtime (attention masks hold -inf).
+    check_finite: bool = False
 
     def __post_init__(self):
         if self.precision not in PRECISIONS:

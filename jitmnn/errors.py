@@ -45,3 +45,8 @@ class ParamsError(JitmnnError):
 class PrecisionError(JitmnnError, ArithmeticError):
     """precision="low" stored an activation as fp16 and it left fp16's range (|x| > 65504): the outputs are
     not finite although the inputs were. Run the model at precision="normal"."""
+
+
+class ExecutionError(JitmnnError, RuntimeError):
+    """A layer failed while running (an input value it cannot take, e.g. an index out of range in a Gather fed
+    at run time); the message names the layer and its op."""

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 
 class Explanation:
-    def __init__(self, plan, config, memory: dict):
+    def __init__(self, plan, config, memory: dict, later_segments: list | None = None):
         self.plan = plan
+        # Plans of the segments after a data-dependent node (or a shape computed at run time), as far as
+        # runs have planned them: [(segment graph name, plan)].
+        self.later_segments = list(later_segments or [])
         self.config = config
         self.memory = memory
         self.layers = [
@@ -46,9 +49,29 @@ class Explanation:
             )
         counts = p.algorithm_counts()
         lines.append("algorithms: " + ", ".join(f"{k} x{v}" for k, v in sorted(counts.items())))
+        if p.input_values:
+            lines.append(f"planned for the values of the inputs {sorted(p.input_values)} (shape tensors fed at run "
+                         f"time; a new value makes a new plan)")
+        if p.barrier is not None:
+            lines.append(_barrier_line(1, p.barrier))
+        for k, (name, plan) in enumerate(self.later_segments, start=2):
+            sub = Explanation(plan, self.config, self.memory)
+            lines.append(f"--- segment {k}: {name}, planned at run time for inputs {plan.input_shapes} ---")
+            lines.extend(str(sub).splitlines()[3:])
         return "\n".join(lines)
 
     __repr__ = __str__
+
+
+def _barrier_line(k: int, barrier) -> str:
+    node = barrier.node
+    if barrier.kind == "data-dependent":
+        why = (f"{node.op} {node.name!r} has a data-dependent output shape: it runs on its own (numpy reference) "
+               f"and the rest is planned for the shape it produces")
+    else:
+        why = (f"{node.op} {node.name!r} needs the run-time value of {barrier.tensors}: the rest is planned once "
+               f"it is known")
+    return f"segment {k} ends here: {why}"
 
 
 def _weight_dtype(step) -> str:

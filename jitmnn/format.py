@@ -29,7 +29,8 @@ _PREFIX = struct.Struct("<8sIIQ")  # magic, version, flags, header length
 BLOB_ALIGN = 64
 SMALL_BLOB_ALIGN = 16
 SMALL_BLOB_BYTES = 1024
-ALLOWED_DTYPES = {"float32", "float16", "uint16", "int8", "uint8", "int32", "int64", "float64", "bool"}
+ALLOWED_DTYPES = {"float32", "float16", "uint16", "int8", "uint8", "int32", "int64", "float64", "bool", "int16",
+                  "uint32", "uint64"}
 MAX_HEADER_BYTES = 256 << 20
 FLAG_ZLIB_HEADER = 1
 

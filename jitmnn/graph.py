@@ -63,6 +63,8 @@ class Graph:
                 if i and i not in defined:
                     raise ShapeError(f"node {n.name!r} ({n.op}) reads {i!r}, which nothing defines before it")
             for o in n.outputs:
+                if not o:  # an omitted optional output
+                    continue
                 if o in defined:
                     raise ShapeError(f"tensor {o!r} is defined twice (again by node {n.name!r})")
                 defined.add(o)
@@ -78,6 +80,13 @@ class Graph:
         for n in self.nodes:
             counts[n.op] = counts.get(n.op, 0) + 1
         return counts
+
+
+def contiguous(a) -> np.ndarray:
+    """A C-contiguous array of the same shape (np.ascontiguousarray turns a 0-d array into shape (1,), which
+    changes broadcasting: a scalar constant must stay a scalar)."""
+    a = np.asarray(a)
+    return a if a.flags.c_contiguous else a.copy(order="C")
 
 
 def as_float_array(value) -> np.ndarray:

@@ -7,18 +7,20 @@ nor chooses anything. Clones share the Model and own their arenas; `close()` giv
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
 
 import numpy as np
 
 from . import format as jformat
 from . import planner, threads
 from .arena import Arena
+from .segment import Segment
 from .config import SessionConfig
 from .errors import ClosedError, InputError, PrecisionError
 from .ops import registry
 
-MAX_CACHED_PLANS = 8
+# Packed data made from values folded out of shape tensors fed at run time (a Loop body's iteration count)
+# is kept for this many (node, value) pairs; a plan still holding an evicted one is packed again on bind.
+MAX_PACKED_BY_VALUE = 64
 
 
 class Model:
@@ -29,12 +31,13 @@ class Model:
         self.path = path
         self._packed: dict = {}
         self._packed_bytes: dict = {}
+        self._by_value: list = []  # keys of packed data made from folded run-time values, oldest first
         self._lock = threading.Lock()
         planner.check_supported(graph)
 
     def packed(self, step):
         """Prepared weights for (node, algorithm): made once, shared by every clone and every shape."""
-        key = (step.node.name, step.algorithm)
+        key = (step.node.name, step.algorithm, self._folded_fingerprint(step))
         if key not in self._packed:
             with self._lock:
                 if key not in self._packed:
@@ -42,7 +45,24 @@ class Model:
                     packed = alg.pack(step.params[0]) if alg.pack else None
                     self._packed_bytes[key] = _nbytes(packed)
                     self._packed[key] = packed
+                    if key[2]:
+                        self._by_value.append(key)
+                        if len(self._by_value) > MAX_PACKED_BY_VALUE:  # oldest value-specific entry goes
+                            old = self._by_value.pop(0)
+                            self._packed.pop(old, None)
+                            self._packed_bytes.pop(old, None)
         return self._packed[key]
+
+    def _folded_fingerprint(self, step) -> tuple:
+        """Inputs known at plan time that are not the model's constants (folded from shape tensors fed at
+        run time) differ between plans: packed data made from them is kept per value."""
+        ctx = step.params[0]
+        parts = []
+        for name, value in zip(step.node.inputs, ctx.consts):
+            if name and value is not None and name not in self.graph.constants:
+                a = np.asarray(value)
+                parts.append((name, a.dtype.str, a.shape, a.tobytes()))
+        return tuple(parts)
 
     def drop_packed(self, keep: set) -> None:
         """Forget packed weights no live plan uses (e.g. after a plan switched algorithms)."""
@@ -73,17 +93,12 @@ def _is_file_backed(a: np.ndarray) -> bool:
     return jformat.file_mapping(a) is not None
 
 
-class _BoundStep:
-    __slots__ = ("run", "packed", "params", "ins", "outs", "scratch", "name")
-
-
 class Module:
     def __init__(self, model: Model, config: SessionConfig):
         self._model = model
         self.config = config
         self._arena = Arena(config.memory)
-        self._plans: OrderedDict = OrderedDict()
-        self._current = None  # (plan, bound steps, input views, output views, arena generation)
+        self._root = Segment(model, model.graph, config, self._arena, lambda: Arena(config.memory))
         self._closed = False
         self.runs = 0
         graph = model.graph
@@ -96,18 +111,11 @@ class Module:
         """Run the model on a dict of numpy arrays; returns a dict of fresh output arrays."""
         self._check_open()
         arrays = self._check_inputs(inputs)
-        shapes = {k: v.shape for k, v in arrays.items()}
-        plan, steps, in_views, out_views = self._bind(shapes)
         threads.use(self.config.num_threads)
-        for name, view in in_views.items():
-            np.copyto(view, arrays[name])
-        for s in steps:
-            s.run(s.packed, s.params, s.ins, s.outs, s.scratch)
-        result = {name: np.array(view, copy=True) for name, view in out_views.items()}
+        result = self._root.run(arrays)
         self.runs += 1
-        self._arena.after_run()
-        if plan.stores_fp16 and self.config.check_finite:
-            _check_fp16_range(result)
+        if any(seg.current and seg.current[0].stores_fp16 for seg in self._root.segments()):
+            _check_fp16_range(result, arrays)
         return result
 
     def profile(self, inputs: dict, runs: int = 5) -> list:
@@ -117,7 +125,7 @@ class Module:
 
         self.run(inputs)  # plan, bind, compile
         arrays = self._check_inputs(inputs)
-        plan, steps, in_views, _ = self._bind({k: v.shape for k, v in arrays.items()})
+        plan, steps, in_views, _ = self._root.bind({k: v.shape for k, v in arrays.items()}, arrays)
         for name, view in in_views.items():
             np.copyto(view, arrays[name])
         times = [[] for _ in steps]
@@ -134,16 +142,17 @@ class Module:
     def prepare(self, input_shapes: dict):
         """Plan (and pack weights) for these input shapes ahead of the first run; returns the Plan."""
         self._check_open()
-        return self._plan(self._normalise_shapes(input_shapes))
+        return self._root.plan(self._normalise_shapes(input_shapes))
 
     def explain(self, input_shapes: dict | None = None):
         from .explain import Explanation
 
-        plan = self._plan(self._normalise_shapes(input_shapes)) if input_shapes else self._last_plan()
-        return Explanation(plan, self.config, self.memory_info())
+        plan = self._root.plan(self._normalise_shapes(input_shapes)) if input_shapes else self._last_plan()
+        later = [(seg.graph.name, seg.last_plan()) for seg in self._root.segments()[1:] if seg.last_plan()]
+        return Explanation(plan, self.config, self.memory_info(), later)
 
     def memory_info(self) -> dict:
-        plan = self._current[0] if self._current else (next(reversed(self._plans.values())) if self._plans else None)
+        plan = self._root.last_plan()
         per_layer = {}
         scratch = 0
         if plan is not None:
@@ -175,9 +184,7 @@ class Module:
     def close(self) -> None:
         """Give the arena and plans back. Weights stay mapped while any clone still uses them."""
         self._closed = True
-        self._current = None
-        self._plans.clear()
-        self._arena.release()
+        self._root.release()
 
     def __enter__(self):
         return self
@@ -210,8 +217,8 @@ class Module:
         for i, (d, s) in enumerate(zip(declared, shape)):
             if isinstance(d, int) and d > 0 and d != s:
                 raise InputError(f"input {name!r} dimension {i} must be {d} (shape {_fmt(declared)}), got shape {shape}")
-            if s <= 0:
-                raise InputError(f"input {name!r} has an empty dimension: shape {shape}")
+            if s < 0:
+                raise InputError(f"input {name!r} has a negative dimension: shape {shape}")
 
     def _check_inputs(self, inputs: dict) -> dict:
         if not isinstance(inputs, dict):
@@ -234,78 +241,24 @@ class Module:
             arrays[name] = a
         return arrays
 
-    def _plan(self, shapes: dict):
-        key = tuple(sorted(shapes.items()))
-        plan = self._plans.get(key)
-        if plan is None:
-            plan = planner.make_plan(self._model.graph, shapes, self.config)
-            for s in plan.steps:
-                if not s.skipped:
-                    self._model.packed(s)
-            self._plans[key] = plan
-            while len(self._plans) > MAX_CACHED_PLANS:
-                self._plans.popitem(last=False)
-        else:
-            self._plans.move_to_end(key)
-        return plan
-
     def _last_plan(self):
-        if self._current:
-            return self._current[0]
-        if self._plans:
-            return next(reversed(self._plans.values()))
+        plan = self._root.last_plan()
+        if plan is not None:
+            return plan
         shapes = {n: tuple(d if isinstance(d, int) and d > 0 else 1 for d in s) for n, (s, _) in self.input_specs.items()}
-        return self._plan(shapes)
-
-    def _bind(self, shapes: dict):
-        """Views of the arena for one plan; rebuilt only when the plan or the arena buffer changes."""
-        cur = self._current
-        if cur is not None and cur[0].input_shapes == shapes and cur[4] == self._arena.generation \
-                and self._arena.buffer is not None and not self._arena.ensure(cur[0].arena_bytes):
-            return cur[0], cur[1], cur[2], cur[3]  # ensure() marked the pages in use again
-        plan = self._plan(shapes)
-        self._arena.ensure(plan.arena_bytes)
-        views = {}
-        for name, t in plan.tensors.items():
-            if t.kind in ("arena", "input") and t.block >= 0:
-                views[name] = self._arena.view(plan.offsets[t.block], t.shape, t.stored_dtype)
-        g = self._model.graph
-
-        def value(name):
-            if not name:
-                return None
-            if name in views:
-                return views[name]
-            if name in plan.folded:
-                return plan.folded[name]
-            return g.constants[name]
-
-        bound = []
-        for s in plan.steps:
-            if s.skipped:
-                continue
-            b = _BoundStep()
-            alg = registry.algorithms(s.node.op)[s.algorithm]
-            b.run, b.packed, b.params, b.name = alg.run, self._model.packed(s), s.params[1], s.node.name
-            b.ins = [value(i) for i in s.inputs]
-            b.outs = [views[o] for o in s.outputs]
-            b.scratch = (self._arena.buffer[plan.offsets[s.scratch_block]:plan.offsets[s.scratch_block] + s.scratch_bytes]
-                         if s.scratch_block >= 0 else None)
-            bound.append(b)
-        in_views = {n: views[n] for n in self.input_names}
-        out_views = {n: value(n) for n in self.output_names}
-        self._current = (plan, bound, in_views, out_views, self._arena.generation)
-        return plan, bound, in_views, out_views
+        return self._root.plan(shapes)
 
 
-def _check_fp16_range(result: dict) -> None:
-    """Inputs were finite (checked); a non-finite output then means an fp16-stored activation overflowed."""
+def _check_fp16_range(result: dict, inputs: dict) -> None:
+    """A non-finite output from finite inputs means an fp16-stored activation overflowed (inputs are looked at
+    only then, so a normal run pays one isfinite pass over its outputs)."""
     for name, out in result.items():
-        if out.dtype.kind == "f" and not np.isfinite(out).all():
+        if out.dtype.kind == "f" and not np.isfinite(out).all() \
+                and all(np.isfinite(a).all() for a in inputs.values() if a.dtype.kind == "f"):
             raise PrecisionError(
                 f"output {name!r} is not finite under precision='low': an activation stored as fp16 went beyond "
                 f"its range (|x| > 65504). Load the model with precision='normal' (fp32 activations); if it gives "
-                f"non-finite outputs there too, the model itself does, and check_finite=False lets them through.")
+                f"non-finite outputs there too, the model itself does.")
 
 
 def _fmt(shape) -> str:
@@ -313,7 +266,7 @@ def _fmt(shape) -> str:
 
 
 def load(path: str, precision: str = "normal", memory: str = "normal", num_threads: int = 1,
-         memory_budget_mb: float | None = None, overrides: dict | None = None, check_finite: bool = True) -> Module:
+         memory_budget_mb: float | None = None, overrides: dict | None = None, check_finite: bool = False) -> Module:
     """Open a .jmnn model for inference. Nothing is compiled or planned until the first run/prepare."""
     config = SessionConfig(precision=precision, memory=memory, num_threads=num_threads,
                            memory_budget_mb=memory_budget_mb, overrides=dict(overrides or {}),

@@ -61,6 +61,8 @@ class Plan:
     outputs: list
     folded: dict = field(default_factory=dict)
     notes: list = field(default_factory=list)
+    barrier: Barrier | None = None  # where this segment ends (None: the plan runs the whole graph)
+    input_values: dict = field(default_factory=dict)  # values of the graph inputs the plan is keyed on
 
     def activation_tensors(self) -> list:
         """The float32 activations with arena bytes of their own (views excluded): what fp16 storage halves."""
@@ -91,15 +93,46 @@ def _is_known(value) -> bool:
     return value is not None
 
 
-def _infer(graph, input_shapes: dict):
-    """Shapes and dtypes of every tensor, plus plan-time values (constants and folded shape arithmetic)."""
+@dataclass
+class Barrier:
+    """Where a plan segment ends: node `index` needs values known only at run time ("values": it is the
+    first node of the rest), or has a data-dependent output shape ("data-dependent": it runs on its own,
+    between the segments)."""
+
+    index: int
+    node: object
+    kind: str
+    tensors: list
+
+
+class InputValuesNeeded(Exception):
+    """The plan depends on the values of these graph inputs (shape tensors, axes, scales fed at run time):
+    the caller keys its plans on them and plans again with their values."""
+
+    def __init__(self, names):
+        self.names = sorted(set(names))
+        super().__init__(f"plan depends on the values of {self.names}")
+
+
+# A graph input whose value decides shapes is keyed by value only up to this many elements; a bigger one
+# (real data) deciding a shape is a model error.
+MAX_KEYED_ELEMENTS = 1 << 16
+
+
+def _infer(graph, input_shapes: dict, input_values: dict | None = None):
+    """Shapes and dtypes of every tensor, plus plan-time values (constants, keyed input values and folded
+    shape arithmetic). Stops at the first node whose shape needs a run-time value: returns its Barrier."""
     shapes, dtypes, values = {}, {}, {}
     for name, c in graph.constants.items():
         shapes[name], dtypes[name], values[name] = tuple(c.shape), np.dtype(c.dtype), c
+    input_names = set()
     for t in graph.inputs:
         shapes[t.name], dtypes[t.name] = tuple(input_shapes[t.name]), np.dtype(t.dtype)
+        input_names.add(t.name)
+    for name, v in (input_values or {}).items():
+        values[name] = np.asarray(v)
     folded_nodes = set()
-    for node in graph.nodes:
+    for index, node in enumerate(graph.nodes):
         opdef = registry.get_op(node.op)
         ins = [i for i in node.inputs]
         in_shapes = [shapes.get(i) if i else None for i in ins]
@@ -107,6 +140,18 @@ def _infer(graph, input_shapes: dict):
         in_values = [values.get(i) if i else None for i in ins]
         try:
             outs = opdef.infer(node, in_shapes, in_dtypes, in_values)
+        except registry.PlanTimeValueNeeded as e:
+            name = ins[e.index] if e.index < len(ins) else ""
+            if name in input_names:
+                if int(np.prod(shapes[name], dtype=np.int64)) > MAX_KEYED_ELEMENTS:
+                    raise ShapeError(f"node {node.name!r} ({node.op}): {e}; graph input {name!r} of shape "
+                                     f"{shapes[name]} is too big to plan by value") from None
+                raise InputValuesNeeded([name]) from None
+            if not name:
+                raise ShapeError(f"node {node.name!r} ({node.op}): {e}") from None
+            return shapes, dtypes, values, folded_nodes, Barrier(index, node, "values", [name])
+        except registry.RunTimeValuesNeeded:
+            return shapes, dtypes, values, folded_nodes, Barrier(index, node, "data-dependent", list(node.outputs))
         except ShapeError as e:
             raise ShapeError(f"node {node.name!r} ({node.op}): {e}") from None
         except (ValueError, IndexError, TypeError) as e:
@@ -121,10 +166,12 @@ def _infer(graph, input_shapes: dict):
                         for s, d, v, a in zip(in_shapes, in_dtypes, in_values, args)]
             results = opdef.reference(node, args)
             for o, r in zip(node.outputs, results):
+                if not o:
+                    continue
                 r = np.asarray(r)
                 values[o] = r.astype(dtypes[o], copy=False).reshape(shapes[o])
             folded_nodes.add(node.name)
-    return shapes, dtypes, values, folded_nodes
+    return shapes, dtypes, values, folded_nodes, None
 
 
 def _heavy(node, values) -> bool:
@@ -144,6 +191,9 @@ def choose(ctx, config, candidates: dict):
         if not alg.applies(ctx):
             raise PlanError(f"override {forced!r} does not apply to {node.name!r} (shape {ctx.in_shapes})")
         return alg, "forced by override", []
+    unkernelled = _no_kernel_for(ctx)
+    if unkernelled:
+        return candidates["reference"], f"numpy reference: {unkernelled}", []
     considered, refused, lean = [], [], []
     lean_only = config.memory == "low" or config.precision == "low"
     for alg in candidates.values():
@@ -187,12 +237,35 @@ def choose(ctx, config, candidates: dict):
     return best, reason, considered
 
 
+# Element types Numba kernels can take; a tensor of any other (float16 at the API, bfloat16, float8, int4, ...)
+# is handled by the op's numpy reference.
+KERNEL_DTYPES = frozenset(np.dtype(t) for t in (
+    "float32", "float64", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32", "uint64", "bool"))
+
+
+def _no_kernel_for(ctx) -> str:
+    """Why no compiled kernel may run this node ('' if one may): a dtype Numba lacks, or an empty tensor
+    (kernels index without bounds checks; the reference handles zero-size shapes as numpy does)."""
+    for d in list(ctx.in_dtypes) + list(ctx.out_dtypes):
+        if d is not None and np.dtype(d) not in KERNEL_DTYPES:
+            return f"no kernel takes {np.dtype(d).name}"
+    for s in list(ctx.in_shapes) + list(ctx.out_shapes):
+        if s is not None and 0 in tuple(s):
+            return "empty tensor"
+    return ""
+
+
 def _mb(n: int) -> str:
     return f"{n / 1e6:.2f} MB"
 
 
-def make_plan(graph, input_shapes: dict, config) -> Plan:
-    shapes, dtypes, values, folded_nodes = _infer(graph, input_shapes)
+def make_plan(graph, input_shapes: dict, config, input_values: dict | None = None) -> Plan:
+    """The plan for these input shapes (and values of the graph inputs that decide shapes). If a node's
+    shape needs a value known only at run time, the plan covers the nodes before it (a segment) and
+    `plan.barrier` says where the rest starts; its outputs are then the tensors the rest reads."""
+    shapes, dtypes, values, folded_nodes, barrier = _infer(graph, input_shapes, input_values)
+    nodes = graph.nodes if barrier is None else graph.nodes[:barrier.index]
+    outputs = list(graph.outputs) if barrier is None else _live_after(graph, barrier, shapes)
     input_names = {t.name for t in graph.inputs}
     tensors: dict = {}
     for name in shapes:
@@ -200,14 +273,14 @@ def make_plan(graph, input_shapes: dict, config) -> Plan:
             kind = "const"
         elif name in input_names:
             kind = "input"
-        elif name in values:
+        elif name in values and name not in (input_values or {}):
             kind = "folded"
         else:
             kind = "arena"
         tensors[name] = TensorPlan(name, shapes[name], dtypes[name], kind)
 
     steps = []
-    for node in graph.nodes:
+    for node in nodes:
         if node.name in folded_nodes:
             continue
         opdef = registry.get_op(node.op)
@@ -230,9 +303,19 @@ def make_plan(graph, input_shapes: dict, config) -> Plan:
             continue
         alg, reason, _ = choose(ctx, config, registry.algorithms(node.op))
         steps.append(_make_step(node, ctx, alg, reason))
-    steps = _store_fp16(graph, steps, tensors, config)
+    steps = _store_fp16(outputs, steps, tensors, config)
     steps = _fit_budget(graph, steps, tensors, config, values, shapes, dtypes)
-    return _layout(graph, input_shapes, steps, tensors, values, config)
+    plan = _layout(graph, input_shapes, steps, tensors, values, config, outputs)
+    plan.barrier = barrier
+    plan.input_values = dict(input_values or {})
+    return plan
+
+
+def _live_after(graph, barrier, shapes) -> list:
+    """Tensors computed before the barrier (or graph inputs) that the nodes from it on, or the graph's
+    outputs, still read: what a segment hands to the rest."""
+    later = {i for n in graph.nodes[barrier.index:] for i in n.inputs if i} | set(graph.outputs)
+    return [name for name in shapes if name in later and name not in graph.constants]
 
 
 def _make_step(node, ctx, alg, reason) -> Step:
@@ -241,7 +324,7 @@ def _make_step(node, ctx, alg, reason) -> Step:
                 int(alg.weight_bytes(ctx)), int(alg.scratch_bytes(ctx)), params=(ctx, params))
 
 
-def _layout(graph, input_shapes, steps, tensors, values, config) -> Plan:
+def _layout(graph, input_shapes, steps, tensors, values, config, outputs) -> Plan:
     """Lifetimes -> blocks -> offsets. Inputs are copied into the arena at step 0; outputs live to the end."""
     first: dict = {}
     last: dict = {}
@@ -262,7 +345,7 @@ def _layout(graph, input_shapes, steps, tensors, values, config) -> Plan:
             if name and tensors[name].kind in ("arena", "input"):
                 r = root(name)
                 last[r] = max(last.get(r, 0), idx)
-    for o in graph.outputs:
+    for o in outputs:
         if tensors[o].kind in ("arena", "input"):
             last[root(o)] = n
     blocks = []
@@ -280,7 +363,7 @@ def _layout(graph, input_shapes, steps, tensors, values, config) -> Plan:
             blocks.append(arena_mod.Block(s.scratch_bytes, idx, idx))
     offsets, peak = arena_mod.plan_offsets(blocks)
     plan = Plan(dict(input_shapes), steps, tensors, blocks, offsets, peak, arena_mod.naive_bytes(blocks),
-                list(graph.outputs), folded={k: v for k, v in values.items() if tensors[k].kind == "folded"})
+                list(outputs), folded={k: v for k, v in values.items() if tensors[k].kind == "folded"})
     plan.notes = _notes(plan, config)
     return plan
 
@@ -317,7 +400,7 @@ def _fp16_note(plan) -> str:
     return note
 
 
-def _store_fp16(graph, steps, tensors, config) -> list:
+def _store_fp16(outputs, steps, tensors, config) -> list:
     """precision=low: hold float32 activations as fp16 wherever every step touching them can (halves the
     arena). Tensors joined by a bit-moving step (a view, Concat, Transpose, ...) share one storage, so they
     are decided as a group: fp16 only if no member is a graph input or output and every step reading or
@@ -341,7 +424,7 @@ def _store_fp16(graph, steps, tensors, config) -> list:
         t = tensors.get(name) if name else None
         return t is not None and t.kind in ("arena", "input") and t.dtype == np.float32
 
-    blocked = {name for name in graph.outputs if is_float_activation(name)}
+    blocked = {name for name in outputs if is_float_activation(name)}
     blocked |= {t.name for t in tensors.values() if t.kind == "input"}
     for s in steps:
         fp16 = registry.MOVES_BITS if s.skipped else registry.algorithms(s.node.op)[s.algorithm].fp16

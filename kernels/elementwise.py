@@ -16,7 +16,7 @@ ADD, SUB, MUL, DIV, POW, MAX, MIN, PRELU = range(8)
 CODES = {"Add": ADD, "Sub": SUB, "Mul": MUL, "Div": DIV, "Pow": POW, "Max": MAX, "Min": MIN, "PRelu": PRELU}
 
 
-@kernel(error_model="python")
+@kernel
 def _f(x, y, op):
     if op == ADD:
         return x + y
@@ -35,7 +35,7 @@ def _f(x, y, op):
     return x if x >= np.float32(0.0) else x * y  # PRELU: y is the slope
 
 
-@kernel(error_model="python")
+@kernel
 def _row(a, ao, sa, b, bo, sb, out, oo, n, op):
     """out[oo:oo+n] = a[ao + i*sa] op b[bo + i*sb]. Add/Sub/Mul/Div (and x^2) get one loop per stride
     pattern, over row slices indexed from 0 (no wraparound checks) with the branch outside the loop, so

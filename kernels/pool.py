@@ -1,7 +1,8 @@
 """2-D pooling over NCHW float32 planes (x viewed as [N*C, H, W]).
 
 Window bounds follow ONNX Runtime / PyTorch: a window starts at oh*stride - pad_top, is cut to the
-padded extent (H + pad_bottom) for the count_include_pad divisor, then to the real image for the values.
+padded extent (H + pad_bottom) for the count_include_pad divisor, then to the real image for the values;
+with dilation the divisor counts the dilated taps that land there.
 The mode branch sits outside the loops."""
 
 import numpy as np
@@ -87,13 +88,17 @@ def pool2d(x, out, tmp, kh, kw, sh, sw, pt, pl, pb, pr, dh, dw, mode, include_pa
                     for i in range(hi - lo):
                         dst[i] += src[i]
             if mode == AVG:
-                hp = min(h0 + kh, H + pb) - h0
+                # Divisor: taps inside the padded extent (include_pad) or inside the image, counted per
+                # axis with the dilation (taps at w0 + j*dw); with dw = 1 these are the plain window spans.
+                hp = min(kh, (H + pb - 1 - h0) // dh + 1)
                 for ow in range(OW):
                     w0 = ow * sw - pl
                     if include_pad:
-                        area = hp * (min(w0 + kw, W + pr) - w0)
+                        area = hp * min(kw, (W + pr - 1 - w0) // dw + 1)
                     else:
-                        area = nh * (min(w0 + kw, W) - max(w0, 0))
+                        j_lo = 0 if w0 >= 0 else (dw - 1 - w0) // dw
+                        j_hi = min(kw - 1, (W - 1 - w0) // dw)
+                        area = nh * max(0, j_hi - j_lo + 1)
                     acc[ow] = acc[ow] / np.float32(area) if area > 0 else np.float32(0.0)
             for ow in range(OW):
                 store(orow, ow, acc[ow])

@@ -49,3 +49,39 @@ def resize_bilinear(x, out, h0, h1, lh, w0, w1, lw):
                 top = load(ra, c0) * (one - fx) + load(ra, c1) * fx
                 bot = load(rb, c0) * (one - fx) + load(rb, c1) * fx
                 store(orow, ow, top * (one - fy) + bot * fy)
+
+
+@kernel
+def resize_taps(x, out, row, ih, wh, iw, ww, mh, mw, fill):
+    """General separable filter (cubic, antialiased linear/cubic, tf_crop_and_resize): output row oh is
+    sum_t wh[oh, t] * x[p, ih[oh, t]] (blended into the fp32 scratch `row` of width W), then column ow is
+    sum_t ww[ow, t] * row[iw[ow, t]]. ih/iw: uint32 [O, T] tables, wh/ww float32 [O, T]; rows/columns
+    with mh[oh] / mw[ow] set take `fill` (extrapolation_value)."""
+    P, W = x.shape[0], x.shape[2]
+    OH, OW = out.shape[1], out.shape[2]
+    Th, Tw = ih.shape[1], iw.shape[1]
+    zero = np.float32(0.0)
+    for p in range(P):
+        for oh in range(OH):
+            orow = out[p, oh]
+            if mh[oh]:
+                for ow in range(OW):
+                    store(orow, ow, fill)
+                continue
+            for w in range(W):
+                row[w] = zero
+            for t in range(Th):
+                wt = wh[oh, t]
+                if wt == zero:
+                    continue
+                xr = x[p, ih[oh, t]]
+                for w in range(W):
+                    row[w] += wt * load(xr, w)
+            for ow in range(OW):
+                if mw[ow]:
+                    store(orow, ow, fill)
+                    continue
+                acc = zero
+                for t in range(Tw):
+                    acc += ww[ow, t] * row[iw[ow, t]]
+                store(orow, ow, acc)

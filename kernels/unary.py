@@ -4,7 +4,8 @@ x and out may each store fp16 as uint16 bits, see half.py).
 The op code selects a loop (the branch sits outside the loop, so each loop vectorises). Three kernels
 with one signature each, so a model compiles only the group it uses (cold compile grows with the number
 of vectorised loops): unary_basic (piecewise-linear CNN activations), unary (transcendental), unary_more
-(rare ops). Codes 0-8 are kernels/act.py's activation codes; the rest extend them."""
+(rare ops), unary_trig (inverse trigonometric and hyperbolic functions). Codes 0-8 are kernels/act.py's
+activation codes; the rest extend them."""
 
 import math
 
@@ -21,7 +22,9 @@ IDENTITY, RELU, CLIP, HARDSIGMOID, HARDSWISH, SIGMOID, SILU, TANH, GELU = (
     act.NONE, act.RELU, act.CLIP, act.HARDSIGMOID, act.HARDSWISH, act.SIGMOID, act.SILU, act.TANH, act.GELU)
 EXP, SQRT, NEG, ERF, LEAKYRELU, ABS, LOG, RECIPROCAL, GELU_TANH, SOFTPLUS = range(9, 19)
 # Codes of unary_more: ops no target model uses, kept out of `unary` so its compile stays small.
-FLOOR, CEIL, ROUND, SIGN, SIN, COS, SOFTSIGN, MISH, ELU, SELU = range(100, 110)
+FLOOR, CEIL, ROUND, SIGN, SIN, COS, SOFTSIGN, MISH, ELU, SELU, CELU, THRESHOLDEDRELU, SHRINK, SWISH = range(100, 114)
+# Codes of unary_trig.
+TAN, ASIN, ACOS, ATAN, SINH, COSH, ASINH, ACOSH, ATANH = range(200, 209)
 
 
 _EXP_LO, _EXP_HI = -87.0, 88.0  # exp() stays a normal float32 in between
@@ -163,7 +166,7 @@ def unary(x, out, code, p0, p1):
 
 @kernel
 def unary_more(x, out, code, p0, p1):
-    """Less common unary ops; p0/p1: Elu alpha, Selu alpha/gamma."""
+    """Less common unary ops; p0/p1: Elu/Celu/ThresholdedRelu/Swish alpha, Selu alpha/gamma, Shrink lambd/bias."""
     n = x.shape[0]
     zero = np.float32(0.0)
     one = np.float32(1.0)
@@ -202,6 +205,58 @@ def unary_more(x, out, code, p0, p1):
         for i in range(n):
             v = load(x, i)
             store(out, i, p1 * v if v > zero else p1 * p0 * (np.float32(math.exp(v)) - one))
+    elif code == CELU:  # max(0, x) + min(0, alpha * (exp(x / alpha) - 1))
+        for i in range(n):
+            v = load(x, i)
+            store(out, i, v if v > zero else p0 * np.expm1(v / p0))
+    elif code == THRESHOLDEDRELU:
+        for i in range(n):
+            v = load(x, i)
+            store(out, i, v if v > p0 else zero)
+    elif code == SHRINK:  # p0 = lambd, p1 = bias
+        for i in range(n):
+            v = load(x, i)
+            store(out, i, v - p1 if v > p0 else (v + p1 if v < -p0 else zero))
+    elif code == SWISH:  # x * sigmoid(alpha * x)
+        for i in range(n):
+            v = load(x, i)
+            store(out, i, v / (one + fast_exp(-p0 * v)))
+    else:
+        for i in range(n):
+            store(out, i, load(x, i))
+
+
+@kernel
+def unary_trig(x, out, code, p0, p1):
+    """Trigonometric and hyperbolic functions (float32 libm calls per element; p0/p1 unused)."""
+    n = x.shape[0]
+    if code == TAN:
+        for i in range(n):
+            store(out, i, np.tan(load(x, i)))
+    elif code == ASIN:
+        for i in range(n):
+            store(out, i, np.arcsin(load(x, i)))
+    elif code == ACOS:
+        for i in range(n):
+            store(out, i, np.arccos(load(x, i)))
+    elif code == ATAN:
+        for i in range(n):
+            store(out, i, np.arctan(load(x, i)))
+    elif code == SINH:
+        for i in range(n):
+            store(out, i, np.sinh(load(x, i)))
+    elif code == COSH:
+        for i in range(n):
+            store(out, i, np.cosh(load(x, i)))
+    elif code == ASINH:
+        for i in range(n):
+            store(out, i, np.arcsinh(load(x, i)))
+    elif code == ACOSH:
+        for i in range(n):
+            store(out, i, np.arccosh(load(x, i)))
+    elif code == ATANH:
+        for i in range(n):
+            store(out, i, np.arctanh(load(x, i)))
     else:
         for i in range(n):
             store(out, i, load(x, i))

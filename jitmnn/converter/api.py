@@ -101,6 +101,22 @@ def _apply_params(graph, options: dict, warnings: list):
     return graph, rows
 
 
+def onnx_to_graph(src_onnx, warnings: list | None = None, pass_log: dict | None = None):
+    """An ONNX model (path or ModelProto) as an optimised Graph ready to run: import, then the passes.
+    What convert() saves, and what the ONNX backend runs from memory."""
+    warnings = [] if warnings is None else warnings
+    return optimise(import_onnx(src_onnx, check_runtime=True, warnings=warnings), pass_log)
+
+
+def optimise(graph, pass_log: dict | None = None):
+    """The converter passes, then the check that the runtime can run every op left."""
+    graph = run_passes(graph, {} if pass_log is None else pass_log)
+    missing = unsupported_ops(graph)
+    if missing:
+        raise UnsupportedOpError(missing)
+    return graph
+
+
 def convert(src_onnx, dst_jmnn, *, fp16: bool = False, bf16: bool = False, weight_quant_bits: int | None = None,
             block_size: int | None = None, asymmetric: bool = False, compression_params=None) -> dict:
     """Convert an ONNX model (path or ModelProto) to a .jmnn file; returns the report dict:
@@ -122,13 +138,10 @@ def convert(src_onnx, dst_jmnn, *, fp16: bool = False, bf16: bool = False, weigh
     ops_before: dict = {}
     for n in model.graph.node:
         ops_before[n.op_type] = ops_before.get(n.op_type, 0) + 1
+    pass_log: dict = {}
     graph = import_onnx(model, check_runtime=True, warnings=warnings)
     imported_weight_bytes = graph.weight_bytes()
-    pass_log: dict = {}
-    graph = run_passes(graph, pass_log)
-    missing = unsupported_ops(graph)
-    if missing:
-        raise UnsupportedOpError(missing)
+    graph = optimise(graph, pass_log)
     graph, compression_rows = _compress(graph, options, warnings)
     pass_counts = {name: sum(1 for line in lines if not line.startswith("kept")) for name, lines in pass_log.items()}
     # Something a pass chose not to do (a fold that would bloat the file, a shape rule that failed on

@@ -20,7 +20,7 @@ import math
 
 import numpy as np
 
-from ..graph import Graph, Node, as_float_array
+from ..graph import Graph, Node, as_float_array, contiguous
 
 DEFAULT_OPSET = 13
 # Attributes that exist only in our IR (fused epilogues); everything else is an ONNX attribute.
@@ -112,7 +112,7 @@ def _dim(d, tensor: str, axis: int):
 
 
 def _onnx_array(value) -> np.ndarray:
-    return np.ascontiguousarray(np.asarray(as_float_array(value)))
+    return contiguous(as_float_array(value))
 
 
 class _Expander:
@@ -163,6 +163,14 @@ class _Expander:
             if self.opset < NEWER_OPS[node.op]:
                 getattr(self, f"expand_{node.op.lower()}")(node)
                 return
+        if attrs.pop("coerce_2d", 0):  # opset < 13 Softmax-family semantics, spelled out for any opset
+            x, y, name = node.inputs[0], node.outputs[0], node.name
+            shape, flat, soft = (self.fresh(f"{name}.{s}") for s in ("shape", "flat", "soft"))
+            self.add("Shape", [x], [shape], shape)
+            self.add("Flatten", [x], [flat], flat, axis=int(attrs["axis"]))
+            self.add(node.op, [flat], [soft], name, axis=-1)
+            self.add("Reshape", [soft, shape], [y], self.fresh(f"{name}.reshape"))
+            return
         activation = node.attrs.get("activation")
         if not activation:
             self.add(node.op, node.inputs, node.outputs, node.name, **attrs)

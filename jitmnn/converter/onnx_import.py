@@ -23,31 +23,49 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ConversionError
-from ..graph import Graph, Node, TensorInfo
+from ..graph import Graph, Node, TensorInfo, contiguous
+from ..ops import registry
 
 MIN_OPSET = 7  # before 7, elementwise ops had the legacy `broadcast`/`axis` attributes
+# Older models are upgraded to this opset with onnx.version_converter before import (not by hand).
+UPGRADE_TO_OPSET = 13
 
-CONVERTERS: dict = {}
+CONVERTERS: dict = {}  # ONNX op type -> [(first opset, last opset or None, converter)]
 
 # ONNX TensorProto element type -> numpy dtype name, for what jitmnn can hold.
 ONNX_DTYPES = {
     1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64",
     9: "bool", 10: "float16", 11: "float64", 12: "uint32", 13: "uint64",
+    # ml_dtypes' numpy types (onnx depends on ml_dtypes; importing this module registers them): no Numba
+    # kernel takes them, so the ops touching them run their numpy reference.
+    16: "bfloat16", 17: "float8_e4m3fn", 18: "float8_e4m3fnuz", 19: "float8_e5m2", 20: "float8_e5m2fnuz",
+    21: "uint4", 22: "int4", 23: "float4_e2m1fn", 24: "float8_e8m0fnu", 25: "uint2", 26: "int2",
 }
+import ml_dtypes  # noqa: E402,F401  (registers bfloat16, float8_*, int4/uint4, float4_e2m1 with numpy)
 # Stored weight dtypes: half-precision ONNX constants are widened (the runtime computes in fp32);
 # the converter's own fp16/bf16 options are the way to store them compactly.
 WIDEN_CONSTANTS = {"float16": "float32", "bfloat16": "float32"}
 
 
-def converts(*op_types):
-    """Register `fn(node, imp) -> list[Node]` as the converter of these ONNX op types."""
+def converts(*op_types, opsets=(1, None)):
+    """Register `fn(node, imp) -> list[Node]` as the converter of these ONNX op types for the model opsets
+    in `opsets` = (first, last or None), as ONNX Runtime registers kernels by opset range."""
+    first, last = opsets
 
     def deco(fn):
         for op in op_types:
-            CONVERTERS[op] = fn
+            CONVERTERS.setdefault(op, []).append((first, last, fn))
         return fn
 
     return deco
+
+
+def converter_for(op: str, opset: int):
+    """The converter registered for `op` at this opset, or None."""
+    for first, last, fn in CONVERTERS.get(op, ()):
+        if first <= opset and (last is None or opset <= last):
+            return fn
+    return None
 
 
 @dataclass
@@ -76,6 +94,7 @@ class Importer:
     static_shapes: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
     _names: set = field(default_factory=set)
+    source_opset: int = 0  # the opset the file declared, before any version_converter upgrade
 
     def const(self, name):
         """The value of a tensor if it is a constant (initializer or Constant node), else None."""
@@ -123,7 +142,7 @@ _PASSTHROUGH = [
     "Relu", "Sigmoid", "Tanh", "Exp", "Log", "Sqrt", "Abs", "Neg", "Erf", "Reciprocal", "Floor", "Ceil",
     "Round", "Sin", "Cos", "Not", "Softplus", "Softsign", "Sign", "Mish", "HardSwish",
     "Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "Mod", "Equal", "Less", "Greater", "LessOrEqual",
-    "GreaterOrEqual", "And", "Or", "Xor", "Where", "PRelu",
+    "GreaterOrEqual", "And", "Or", "Xor", "Where",
     "Shape", "Size", "Expand", "Tile", "Range", "MatMul", "GlobalAveragePool", "GlobalMaxPool", "NonZero",
 ]
 _DEFAULTS = {
@@ -164,15 +183,42 @@ def _with_defaults(node, imp):
     return [_ir(node, attrs=attrs)]
 
 
+@converts("RoiAlign", opsets=(10, 15))
+def _roi_align_10(node, imp):
+    """RoiAlign-10 had no coordinate_transformation_mode and behaved as 'output_half_pixel' (the opset-16
+    default is 'half_pixel'): written out so the op sees the old behaviour."""
+    return [_ir(node, attrs={"coordinate_transformation_mode": "output_half_pixel", **node.attrs})]
+
+
+@converts("PRelu")
+def _prelu(node, imp):
+    """Before opset 7 a 1-D slope ran along the channel axis (axis 1); onnx.version_converter does not rewrite
+    that, so such a slope constant is reshaped to (C, 1, ..., 1) for numpy-style broadcasting."""
+    slope = imp.const(node.inputs[1]) if len(node.inputs) > 1 else None
+    rank = imp.rank(node.inputs[0])
+    if 0 < imp.source_opset < 7 and slope is not None and np.ndim(slope) == 1 and np.size(slope) > 1 and rank:
+        name = imp.add_const(f"{node.name}.slope", np.asarray(slope).reshape((-1,) + (1,) * (rank - 2)))
+        return [_ir(node, inputs=[node.inputs[0], name])]
+    return [_ir(node)]
+
+
 @converts("Identity", "Dropout")
 def _identity(node, imp):
-    """Dropout is Identity at inference; the identity-removal pass then drops both."""
-    if node.op == "Dropout" and len(node.outputs) > 1 and node.outputs[1]:
-        _fail(node, "the dropout mask output is used; jitmnn runs inference only")
-    if node.op == "Dropout" and len(node.inputs) > 2 and node.inputs[2]:  # opset 12+: training_mode input
-        mode = imp.const(node.inputs[2])
-        if mode is None or bool(np.asarray(mode).reshape(-1)[0]):
-            _fail(node, "training_mode must be a constant false (jitmnn runs inference only)")
+    """Dropout is Identity at inference; the identity-removal pass then drops both. A Dropout whose mask
+    output is used, or whose training_mode (opset 12+) is a graph input, stays a Dropout node
+    (ops/dropout.py: the input and an all-true mask; training_mode true with ratio > 0 is refused at run
+    time). Training with ratio > 0 is random by definition, so a constant true is refused here."""
+    if node.op == "Dropout":
+        mode_name = node.inputs[2] if len(node.inputs) > 2 else ""
+        mode = imp.const(mode_name) if mode_name else np.array(False)
+        if mode is not None and bool(np.asarray(mode).reshape(-1)[0]):
+            ratio_name = node.inputs[1] if len(node.inputs) > 1 else ""
+            ratio = imp.const(ratio_name) if ratio_name else node.attr("ratio", 0.5)
+            if ratio is None or float(np.asarray(ratio).reshape(-1)[0]) > 0:
+                _fail(node, "training_mode=true with ratio > 0 drops random elements: training only, "
+                            "jitmnn runs inference only")
+        if mode is None or (len(node.outputs) > 1 and node.outputs[1]):
+            return [_ir(node, inputs=_trim(node.inputs), outputs=_trim(node.outputs))]
     return [_ir(node, op="Identity", inputs=node.inputs[:1], outputs=node.outputs[:1], attrs={})]
 
 
@@ -181,7 +227,14 @@ def _cast(node, imp):
     to = node.attr("to")
     if to not in ONNX_DTYPES:
         _fail(node, f"cast to ONNX type {to} is not supported")
-    return [_ir(node, attrs={"to": int(to)})]
+    attrs = {"to": int(to)}
+    if "saturate" in node.attrs:  # opset 19+: float8 targets clamp to their range (default 1)
+        attrs["saturate"] = int(node.attr("saturate"))
+    if "round_mode" in node.attrs:  # opset 25+: rounding to float8e8m0
+        attrs["round_mode"] = str(node.attr("round_mode"))
+        if attrs["round_mode"] not in ("up", "down", "nearest"):
+            _fail(node, f"round_mode={attrs['round_mode']!r} is not 'up', 'down' or 'nearest'")
+    return [_ir(node, attrs=attrs)]
 
 
 @converts("ConstantOfShape")
@@ -206,32 +259,34 @@ def _batchnorm(node, imp):
 
 # ----- softmax family: opset < 13 flattens to 2-D around `axis` -------------------------------------------
 
-@converts("Softmax", "LogSoftmax", "Hardmax")
+@converts("Softmax", "LogSoftmax", "Hardmax", opsets=(13, None))
 def _softmax(node, imp):
-    if imp.opset >= 13:
-        return [_ir(node, attrs={"axis": int(node.attr("axis", -1))})]
+    return [_ir(node, attrs={"axis": int(node.attr("axis", -1))})]
+
+
+@converts("Softmax", "LogSoftmax", "Hardmax", opsets=(1, 12))
+def _softmax_coerced(node, imp):
     axis = int(node.attr("axis", 1))
-    rank = imp.rank(node.inputs[0])
-    if axis == -1 or (rank is not None and axis % rank == rank - 1):
+    if axis == -1:
         return [_ir(node, attrs={"axis": -1})]
-    if rank is None:
-        _fail(node, f"opset-{imp.opset} axis={axis} flattens the input to 2-D, and the input rank is unknown")
-    x, y = node.inputs[0], node.outputs[0]
-    shape_t, flat_t, soft_t = (imp.unique(f"{node.name}.{s}") for s in ("shape", "flat", "soft"))
-    return [
-        Node(imp.unique(f"{node.name}.shape"), "Shape", [x], [shape_t], {}),
-        Node(imp.unique(f"{node.name}.flatten"), "Flatten", [x], [flat_t], {"axis": axis}),
-        Node(node.name, node.op, [flat_t], [soft_t], {"axis": -1}),
-        Node(imp.unique(f"{node.name}.reshape"), "Reshape", [soft_t, shape_t], [y], {"allowzero": 0}),
-    ]
+    # Opset < 13: the input is coerced to 2-D at `axis` and normalised over everything from it on. The op
+    # does that itself (`coerce_2d`), since the rank is known only at plan time; on the last axis it is the
+    # same as the opset-13 op.
+    return [_ir(node, attrs={"axis": axis, "coerce_2d": 1})]
 
 
 # ----- ops whose opset-13 configuration inputs were attributes before -------------------------------------
 
-@converts("Squeeze", "Unsqueeze")
-def _squeeze(node, imp):
-    if imp.opset >= 13:
-        return [_ir(node, inputs=_trim(node.inputs), attrs={})]
+@converts("Squeeze", "Unsqueeze", "Clip", "Slice", opsets=(13, None))
+@converts("Clip", "Slice", opsets=(11, 12))
+@converts("Slice", opsets=(10, 10))
+def _config_inputs(node, imp):
+    """The opset-13 form: configuration (axes, min/max, starts/ends) arrives as inputs already."""
+    return [_ir(node, inputs=_trim(node.inputs), attrs={})]
+
+
+@converts("Squeeze", "Unsqueeze", opsets=(1, 12))
+def _squeeze_axes_attr(node, imp):
     axes = node.attr("axes")
     if axes is None:
         if node.op == "Unsqueeze":
@@ -240,10 +295,8 @@ def _squeeze(node, imp):
     return [_ir(node, inputs=[node.inputs[0], imp.ints_const(node, "axes", axes)], attrs={})]
 
 
-@converts("Clip")
-def _clip(node, imp):
-    if imp.opset >= 11:
-        return [_ir(node, inputs=_trim(node.inputs), attrs={})]
+@converts("Clip", opsets=(1, 10))
+def _clip_attrs(node, imp):
     ins = [node.inputs[0]]
     lo, hi = node.attr("min"), node.attr("max")
     ins.append(imp.add_const(f"{node.name}.min", np.float32(lo)) if lo is not None else "")
@@ -251,10 +304,8 @@ def _clip(node, imp):
     return [_ir(node, inputs=_trim(ins), attrs={})]
 
 
-@converts("Slice")
-def _slice(node, imp):
-    if imp.opset >= 10:
-        return [_ir(node, inputs=_trim(node.inputs), attrs={})]
+@converts("Slice", opsets=(1, 9))
+def _slice_attrs(node, imp):
     starts, ends, axes = node.attr("starts"), node.attr("ends"), node.attr("axes")
     if starts is None or ends is None:
         _fail(node, "starts and ends are required")
@@ -264,25 +315,41 @@ def _slice(node, imp):
     return [_ir(node, inputs=ins, attrs={})]
 
 
-@converts("Split")
-def _split(node, imp):
+def _split_attrs(node) -> dict:
     attrs = {"axis": int(node.attr("axis", 0))}
     if node.attr("num_outputs") is not None:
         attrs["num_outputs"] = int(node.attr("num_outputs"))
-    if imp.opset >= 13:
-        return [_ir(node, inputs=_trim(node.inputs), attrs=attrs)]
+    return attrs
+
+
+@converts("Split", opsets=(13, None))
+def _split(node, imp):
+    return [_ir(node, inputs=_trim(node.inputs), attrs=_split_attrs(node))]
+
+
+@converts("Split", opsets=(1, 12))
+def _split_attr(node, imp):
+    attrs = _split_attrs(node)
     split = node.attr("split")
     ins = [node.inputs[0]] + ([imp.ints_const(node, "split", split)] if split is not None else [])
     return [_ir(node, inputs=ins, attrs=attrs)]
 
 
-@converts("Pad")
-def _pad(node, imp):
+def _pad_mode(node) -> str:
     mode = node.attr("mode", "constant")
     if mode not in ("constant", "reflect", "edge", "wrap"):
         _fail(node, f"mode={mode!r} is not supported")
-    if imp.opset >= 11:
-        return [_ir(node, inputs=_trim(node.inputs), attrs={"mode": mode})]
+    return mode
+
+
+@converts("Pad", opsets=(11, None))
+def _pad(node, imp):
+    return [_ir(node, inputs=_trim(node.inputs), attrs={"mode": _pad_mode(node)})]
+
+
+@converts("Pad", opsets=(1, 10))
+def _pad_attrs(node, imp):
+    mode = _pad_mode(node)
     pads = node.attr("pads", node.attr("paddings"))
     if pads is None:
         _fail(node, "pads are required")
@@ -294,7 +361,7 @@ def _pad(node, imp):
 
 
 _REDUCE = ["ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1", "ReduceL2",
-           "ReduceSumSquare", "ReduceLogSumExp"]
+           "ReduceSumSquare", "ReduceLogSumExp", "ReduceLogSum"]
 
 
 @converts(*_REDUCE)
@@ -303,8 +370,9 @@ def _reduce(node, imp):
     axes = node.attr("axes")
     if len(node.inputs) > 1 and node.inputs[1]:
         value = imp.const(node.inputs[1])
-        if value is None:
-            _fail(node, "axes computed at run time are not supported (must be a constant)")
+        if value is None:  # axes fed at run time: the plan is keyed on their value
+            attrs["noop_with_empty_axes"] = int(node.attr("noop_with_empty_axes", 0))
+            return [_ir(node, inputs=node.inputs[:2], attrs=attrs)]
         axes = [int(a) for a in np.asarray(value).reshape(-1)]
     if axes is not None and len(axes) > 0:
         attrs["axes"] = [int(a) for a in axes]
@@ -315,8 +383,10 @@ def _reduce(node, imp):
 
 # ----- Resize / Upsample ---------------------------------------------------------------------------------
 
-_RESIZE_MODES = ("nearest", "linear")
-_COORD_MODES = ("half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel", "half_pixel_symmetric")
+_RESIZE_MODES = ("nearest", "linear", "cubic")
+_COORD_MODES = ("half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel", "half_pixel_symmetric",
+                "tf_half_pixel_for_nn", "tf_crop_and_resize")
+_ASPECT_POLICIES = ("stretch", "not_larger", "not_smaller")
 _NEAREST_MODES = ("round_prefer_floor", "round_prefer_ceil", "floor", "ceil")
 
 
@@ -325,43 +395,60 @@ def _is_empty_const(imp, name) -> bool:
     return v is not None and np.asarray(v).size == 0
 
 
-@converts("Resize", "Upsample")
-def _resize(node, imp):
+def _resize_mode(node) -> str:
     mode = node.attr("mode", "nearest")
-    if mode == "bilinear":  # Upsample-7 spelling
-        mode = "linear"
-    if node.op == "Upsample" or imp.opset < 11:
-        # Resize-10 / Upsample: output(x) = input(x / scale); nearest takes the floor.
-        if node.op == "Upsample" and imp.opset < 9:
-            scales = node.attr("scales")
-            if scales is None:
-                _fail(node, "scales are required")
-            scales_in = imp.add_const(f"{node.name}.scales", np.asarray(scales, np.float32))
-        else:
-            scales_in = node.inputs[1]
-        attrs = {"mode": mode, "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
-        inputs = [node.inputs[0], "", scales_in]
+    return "linear" if mode == "bilinear" else mode  # Upsample-7 spelling
+
+
+@converts("Upsample")
+@converts("Resize", opsets=(10, 10))
+def _resize_legacy(node, imp):
+    """Resize-10 / Upsample: output(x) = input(x / scale); nearest takes the floor."""
+    mode = _resize_mode(node)
+    if node.op == "Upsample" and imp.opset < 9:
+        scales = node.attr("scales")
+        if scales is None:
+            _fail(node, "scales are required")
+        scales_in = imp.add_const(f"{node.name}.scales", np.asarray(scales, np.float32))
     else:
-        attrs = {
-            "mode": mode,
-            "coordinate_transformation_mode": node.attr("coordinate_transformation_mode", "half_pixel"),
-            "nearest_mode": node.attr("nearest_mode", "round_prefer_floor"),
-            "cubic_coeff_a": float(node.attr("cubic_coeff_a", -0.75)),
-            "exclude_outside": int(node.attr("exclude_outside", 0)),
-            "extrapolation_value": float(node.attr("extrapolation_value", 0.0)),
-        }
-        inputs = list(node.inputs) + [""] * (4 - len(node.inputs))
-        for i in (1, 2):  # an empty roi / scales constant means "not given"
-            if inputs[i] and _is_empty_const(imp, inputs[i]):
-                inputs[i] = ""
-        inputs = _trim(inputs)
-        for a in ("antialias",):
-            if node.attr(a, 0):
-                _fail(node, f"{a}={node.attr(a)} is not supported")
-        if node.attr("keep_aspect_ratio_policy", "stretch") != "stretch":
-            _fail(node, f"keep_aspect_ratio_policy={node.attr('keep_aspect_ratio_policy')!r} is not supported")
-        if node.attr("axes") is not None:
-            attrs["axes"] = [int(a) for a in node.attr("axes")]
+        scales_in = node.inputs[1]
+    attrs = {"mode": mode, "coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
+    return _resize_node(node, [node.inputs[0], "", scales_in], attrs)
+
+
+@converts("Resize", opsets=(11, None))
+def _resize(node, imp):
+    mode = _resize_mode(node)
+    attrs = {
+        "mode": mode,
+        "coordinate_transformation_mode": node.attr("coordinate_transformation_mode", "half_pixel"),
+        "nearest_mode": node.attr("nearest_mode", "round_prefer_floor"),
+        "cubic_coeff_a": float(node.attr("cubic_coeff_a", -0.75)),
+        "exclude_outside": int(node.attr("exclude_outside", 0)),
+        "extrapolation_value": float(node.attr("extrapolation_value", 0.0)),
+    }
+    inputs = list(node.inputs) + [""] * (4 - len(node.inputs))
+    for i in (1, 2):  # an empty roi / scales constant means "not given"
+        if inputs[i] and _is_empty_const(imp, inputs[i]):
+            inputs[i] = ""
+    inputs = _trim(inputs)
+    if int(node.attr("antialias", 0)):
+        if mode == "nearest":
+            _fail(node, "antialias=1 needs mode linear or cubic")
+        attrs["antialias"] = 1
+    policy = node.attr("keep_aspect_ratio_policy", "stretch")
+    if policy not in _ASPECT_POLICIES:
+        _fail(node, f"keep_aspect_ratio_policy={policy!r} is not one of {', '.join(_ASPECT_POLICIES)}")
+    if policy != "stretch":
+        attrs["keep_aspect_ratio_policy"] = policy
+    if node.attr("axes") is not None:
+        attrs["axes"] = [int(a) for a in node.attr("axes")]
+    return _resize_node(node, inputs, attrs)
+
+
+def _resize_node(node, inputs, attrs):
+    """The IR Resize node, after checking the modes the runtime implements."""
+    mode = attrs["mode"]
     if mode not in _RESIZE_MODES:
         _fail(node, f"mode={mode!r} is not supported (only {', '.join(_RESIZE_MODES)})")
     if attrs["coordinate_transformation_mode"] not in _COORD_MODES:
@@ -482,8 +569,8 @@ def _conv_transpose(node, imp):
 
 @converts("MaxPool", "AveragePool", "LpPool")
 def _pool(node, imp):
-    if len(node.outputs) > 1 and node.outputs[1]:
-        _fail(node, "the Indices output is not supported")
+    if len(node.outputs) > 1 and node.outputs[1] and node.op != "MaxPool":
+        _fail(node, "only MaxPool has a second (Indices) output")
     kernel_shape = node.attr("kernel_shape")
     if kernel_shape is None:
         _fail(node, "kernel_shape is required")
@@ -495,7 +582,7 @@ def _pool(node, imp):
         attrs["storage_order"] = int(node.attr("storage_order"))
     if node.op == "LpPool":
         attrs["p"] = int(node.attr("p", 2))
-    return [_ir(node, outputs=node.outputs[:1], attrs=attrs)]
+    return [_ir(node, outputs=_trim(node.outputs), attrs=attrs)]
 
 
 # ----- the model ----------------------------------------------------------------------------------------
@@ -506,7 +593,9 @@ def _decode_attr(a):
 
     if a.type == onnx.AttributeProto.TENSOR:
         return numpy_helper.to_array(a.t)
-    if a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS):
+    if a.type == onnx.AttributeProto.GRAPH:
+        return _Subgraph(a.g)
+    if a.type == onnx.AttributeProto.GRAPHS:
         raise _SubgraphAttr(a.name)
     v = onnx.helper.get_attribute_value(a)
     if isinstance(v, bytes):
@@ -518,6 +607,58 @@ def _decode_attr(a):
 
 class _SubgraphAttr(Exception):
     pass
+
+
+@dataclass
+class _Subgraph:
+    """A GRAPH attribute (If branches, Loop/Scan bodies) until its op's converter encodes it."""
+
+    proto: object
+
+
+def _free_names(g) -> list:
+    """Names a subgraph reads from the enclosing scopes (not its inputs, initializers or node outputs),
+    nested subgraphs included, in first-use order."""
+    import onnx
+
+    defined = {i.name for i in g.input} | {t.name for t in g.initializer}
+    free: list = []
+
+    def use(name):
+        if name and name not in defined and name not in free:
+            free.append(name)
+
+    for n in g.node:
+        for i in n.input:
+            use(i)
+        for a in n.attribute:
+            subs = [a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)
+            for sub in subs:
+                for i in _free_names(sub):
+                    use(i)
+        defined.update(o for o in n.output if o)
+    return free
+
+
+@converts("If", "Loop", "Scan")
+def _control_flow(node, imp):
+    """Subgraph ops: each GRAPH attribute is kept as the serialized ONNX graph (base64, since attributes are
+    JSON in the .jmnn header), and the values the bodies read from the enclosing graph become extra inputs
+    (`outer_inputs`), so the executor hands them over like any other input. jitmnn/ops/control_flow.py runs
+    the bodies, each as a jitmnn graph of its own."""
+    import base64
+
+    attrs, outer = {}, []
+    for key, value in node.attrs.items():
+        if isinstance(value, _Subgraph):
+            for name in _free_names(value.proto):
+                if name not in outer:
+                    outer.append(name)
+            attrs[key] = base64.b64encode(value.proto.SerializeToString()).decode()
+        else:
+            attrs[key] = value
+    attrs.update({"n_inputs": len(node.inputs), "outer_inputs": outer, "opset": imp.opset})
+    return [_ir(node, inputs=list(node.inputs) + outer, attrs=attrs)]
 
 
 def _constant_value(node: OnnxNode):
@@ -541,11 +682,11 @@ def _to_constant(name, arr, warnings) -> np.ndarray:
         if note not in warnings:
             warnings.append(note)
         return arr.astype(WIDEN_CONSTANTS[dt])
-    if dt not in ONNX_DTYPES.values() or dt in ("uint32", "uint64", "int16"):
+    if dt not in ONNX_DTYPES.values():
         if arr.dtype.kind in "iu":
             return arr.astype(np.int64)
         raise ConversionError(f"constant {name!r} has dtype {dt}, which jitmnn cannot store")
-    return np.ascontiguousarray(arr)
+    return contiguous(arr)
 
 
 def _value_infos(model):
@@ -568,93 +709,19 @@ def _value_infos(model):
     return ranks, shapes
 
 
-_SAME_RANK = {
-    "Cast", "Identity", "Dropout", "Clip", "Softmax", "LogSoftmax", "Hardmax", "BatchNormalization", "Conv",
-    "ConvTranspose", "MaxPool", "AveragePool", "LpPool", "GlobalAveragePool", "GlobalMaxPool", "Resize",
-    "Upsample", "HardSigmoid", "HardSwish", "LeakyRelu", "Elu", "Selu", "Gelu", "LayerNormalization",
-    "InstanceNormalization", "Transpose", "Pad", "Slice", "CumSum", "DepthToSpace", "SpaceToDepth", "Tile",
-    "Split",
-}
-_BROADCAST = set(_PASSTHROUGH) - {"Shape", "Size", "Expand", "Tile", "Range", "MatMul", "NonZero",
-                                  "GlobalAveragePool", "GlobalMaxPool"}
+def _upgrade_opset(model, opset: int, warnings: list):
+    """An opset older than MIN_OPSET (legacy broadcast/axis attributes, consumed_inputs, ...) upgraded by
+    onnx.version_converter; the convert report says so."""
+    from onnx import version_converter
 
-
-def _propagate_ranks(graph, constants: dict, ranks: dict) -> None:
-    """Fill `ranks` (tensor name -> rank) along the graph with per-op rank rules. ONNX shape inference gives
-    up on the shape arithmetic PaddlePaddle exports (Reshape to Concat(Cast(Slice(Shape(x))))), so the
-    lengths of 1-D shape tensors are tracked too."""
-    length = {n: int(v.shape[0]) for n, v in constants.items() if np.ndim(v) == 1}
-    for n, v in constants.items():
-        ranks.setdefault(n, np.ndim(v))
-    for pn in graph.node:
-        try:
-            r = _rank_rule(pn, ranks, length, constants)
-        except Exception:  # rank rules are advisory: a malformed node is reported by its converter instead
-            r = None
-        if r is not None:
-            for o in pn.output:
-                ranks.setdefault(o, r)
-
-
-def _rank_rule(pn, ranks, length, constants):
-    """Rank of `pn`'s outputs (None if unknown); records lengths of 1-D shape tensors in `length`."""
-    op, ins, outs = pn.op_type, list(pn.input), list(pn.output)
-    attrs = {a.name: a for a in pn.attribute}
-
-    def ints(key):
-        import onnx
-
-        return list(onnx.helper.get_attribute_value(attrs[key])) if key in attrs else None
-
-    r_in = [ranks.get(i) if i else None for i in ins]
-    r = None
-    if op == "Constant":
-        return None
-    if op in _SAME_RANK and ins:
-        r = r_in[0]
-        if op in ("Cast", "Identity", "Dropout") and ins[0] in length:
-            length[outs[0]] = length[ins[0]]
-        if op == "Slice" and ins[0] in length and len(ins) >= 3:
-            st, en = constants.get(ins[1]), constants.get(ins[2])
-            steps = constants.get(ins[4]) if len(ins) > 4 and ins[4] else None
-            if st is not None and en is not None:
-                step = int(steps.reshape(-1)[0]) if steps is not None else 1
-                length[outs[0]] = len(range(length[ins[0]])[int(st.reshape(-1)[0]):int(en.reshape(-1)[0]):step])
-    elif op in _BROADCAST and ins:
-        r = max(r_in) if all(x is not None for x in r_in) else None
-    elif op == "Shape":
-        r = 1
-        if r_in[0] is not None:  # Shape-15 start/end select a range of the dimensions
-            start = attrs["start"].i if "start" in attrs else 0
-            end = attrs["end"].i if "end" in attrs else r_in[0]
-            length[outs[0]] = len(range(r_in[0])[start:end])
-    elif op == "Concat":
-        known = [x for x in r_in if x is not None]
-        r = known[0] if known else None
-        if all(i in length for i in ins):
-            length[outs[0]] = sum(length[i] for i in ins)
-    elif op == "Reshape" and len(ins) > 1:
-        r = length.get(ins[1])
-    elif op in ("Squeeze", "Unsqueeze"):
-        axes = ints("axes")
-        if axes is None and len(ins) > 1 and ins[1] in constants:
-            axes = list(np.asarray(constants[ins[1]]).reshape(-1))
-        if axes is not None and r_in[0] is not None:
-            r = r_in[0] + (len(axes) if op == "Unsqueeze" else -len(axes))
-    elif op == "MatMul" and None not in r_in:
-        r = max(r_in) if min(r_in) >= 2 else max(r_in) - 1
-    elif op in ("Gemm", "Flatten"):
-        r = 2
-    elif op.startswith("Reduce") and r_in and r_in[0] is not None:
-        keep = attrs["keepdims"].i if "keepdims" in attrs else 1
-        axes = ints("axes")
-        if keep == 1:
-            r = r_in[0]
-        elif axes is not None:
-            r = r_in[0] - len(axes)
-    elif op == "Gather" and None not in r_in[:2]:
-        r = r_in[0] - 1 + r_in[1]
-    return r
+    try:
+        upgraded = version_converter.convert_version(model, UPGRADE_TO_OPSET)
+    except Exception as e:  # the converter raises RuntimeError/ValueError subclasses of its own
+        raise ConversionError(f"opset {opset} is older than {MIN_OPSET} and onnx.version_converter could not "
+                              f"upgrade it to opset {UPGRADE_TO_OPSET}: {e}") from e
+    warnings.append(f"opset {opset} upgraded to opset {UPGRADE_TO_OPSET} with onnx.version_converter")
+    new = next((o.version for o in upgraded.opset_import if o.domain in ("", "ai.onnx")), UPGRADE_TO_OPSET)
+    return upgraded, int(new)
 
 
 def load_model(src):
@@ -691,16 +758,17 @@ def import_onnx(src, check_runtime: bool = True, warnings: list | None = None) -
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset is None:
         raise ConversionError("the model imports no default-domain (ai.onnx) opset")
-    if opset < MIN_OPSET:
-        raise ConversionError(f"opset {opset} is older than {MIN_OPSET}; re-export the model with opset >= {MIN_OPSET}")
-    g = model.graph
     warns = warnings if warnings is not None else []
+    source_opset = opset
+    if opset < MIN_OPSET:
+        model, opset = _upgrade_opset(model, opset, warns)
+    g = model.graph
     constants = {}
     for init in g.initializer:
         constants[init.name] = _to_constant(init.name, numpy_helper.to_array(init), warns)
     ranks, static_shapes = _value_infos(model)
-    _propagate_ranks(g, _all_constants(g, constants), ranks)
     imp = Importer(opset, constants, ranks, static_shapes, warns)
+    imp.source_opset = source_opset
     for n in g.node:  # generated names must not collide with any existing node or tensor name
         imp._names.update([n.name, *n.input, *n.output])
     imp._names.update(vi.name for vi in g.input)
@@ -718,13 +786,16 @@ def import_onnx(src, check_runtime: bool = True, warnings: list | None = None) -
         if op == "Constant":
             constants[node.outputs[0]] = _to_constant(node.outputs[0], _constant_value(node), warns)
             continue
-        fn = CONVERTERS.get(op)
+        fn = converter_for(op, opset)
+        if fn is None and registry.has_op(op):
+            fn = _passthrough  # an op whose OpDef reads ONNX's own attributes (and their defaults)
         if fn is None:
             missing.append(op)
             nodes.append(_ir(node))  # kept so the rest converts and every missing op is named at once
             continue
         nodes.extend(fn(node, imp))
     _dedupe_names(nodes)
+    _name_omitted_outputs(nodes, imp)
 
     init_names = set(constants)
     inputs = []
@@ -751,21 +822,15 @@ def import_onnx(src, check_runtime: bool = True, warnings: list | None = None) -
     return graph
 
 
-def _all_constants(g, initializers: dict) -> dict:
-    """Initializers plus Constant-node values (for rank propagation, before conversion)."""
-    from onnx import numpy_helper
-
-    out = dict(initializers)
-    for pn in g.node:
-        if pn.op_type == "Constant":
-            for a in pn.attribute:
-                if a.name == "value":
-                    out[pn.output[0]] = numpy_helper.to_array(a.t)
-                elif a.name in ("value_ints", "value_floats"):
-                    out[pn.output[0]] = np.asarray(list(a.ints) or list(a.floats))
-                elif a.name in ("value_int", "value_float"):
-                    out[pn.output[0]] = np.asarray(a.i if a.name == "value_int" else a.f)
-    return out
+def _name_omitted_outputs(nodes, imp) -> None:
+    """An omitted optional output in the middle of a node's outputs ("", e.g. LSTM's Y when only Y_h is
+    wanted) gets a private name: the kernel still writes it somewhere, and nothing reads it."""
+    for n in nodes:
+        while n.outputs and not n.outputs[-1]:
+            n.outputs.pop()
+        for i, o in enumerate(n.outputs):
+            if not o:
+                n.outputs[i] = imp.unique(f"{n.name}.unused_output{i}")
 
 
 def _dedupe_names(nodes):

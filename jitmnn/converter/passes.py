@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..graph import Graph, Node
+from ..graph import Graph, Node, contiguous
 from ..ops import registry
 
 # Folding must not turn a small graph into a big file: an output larger than this that is also larger
@@ -202,7 +202,7 @@ def fold_constants(g: Graph, log: list) -> Graph:
         results = opdef.reference(n, [None if v is None else np.asarray(v) for v in values])
         for o, r, (shape, dtype) in zip(n.outputs, results, outs):
             if o:
-                g.constants[o] = np.ascontiguousarray(np.asarray(r).astype(dtype, copy=False).reshape(shape))
+                g.constants[o] = contiguous(np.asarray(r).astype(dtype, copy=False).reshape(shape))
         dead.add(id(n))
         log.append(f"folded {n.op} {n.name!r}")
     _remove(g, dead)

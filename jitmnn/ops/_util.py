@@ -55,7 +55,9 @@ def const_input(consts, i, what: str, required=True):
     """The plan-time value of input i (a shape tensor, scales, ...)."""
     v = consts[i] if consts is not None and i < len(consts) else None
     if v is None and required:
-        raise ShapeError(f"{what} (input {i}) must be known at plan time (a constant or folded shape arithmetic)")
+        from .registry import PlanTimeValueNeeded
+
+        raise PlanTimeValueNeeded(i, what)
     if v is not None and hasattr(v, "to_float"):
         v = v.to_float()
     return None if v is None else np.asarray(v)

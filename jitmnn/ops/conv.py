@@ -1,4 +1,5 @@
-"""Conv (ONNX opset 13, 1-D and 2-D, NCHW) with a fused activation attribute.
+"""Conv (ONNX opset 13, 1-D and 2-D NCHW with kernels; 3-D and up through the numpy reference) with a
+fused activation attribute.
 
 Algorithms: "gemm1x1" (1x1/stride 1/pad 0: one BLAS GEMM per image), "im2col" (any geometry and group:
 im2col into a bounded column tile, BLAS GEMM per tile, fused bias+activation while the tile moves to
@@ -141,10 +142,37 @@ def conv_geometry(ctx) -> ConvGeometry:
     return geometry(ctx.node.attrs, ctx.in_shapes[0], ctx.in_shapes[1])
 
 
+def geometry_nd(attrs, x_shape, w_shape):
+    """(kernel, strides, dilations, pads, output spatial shape) for any spatial rank."""
+    if len(x_shape) < 3 or len(w_shape) != len(x_shape):
+        raise ShapeError(f"Conv needs X (N, C, spatial...) and W of the same rank; got X {x_shape}, W {w_shape}")
+    r = len(x_shape) - 2
+    C, K, Cg = int(x_shape[1]), int(w_shape[0]), int(w_shape[1])
+    group = int(attrs.get("group", 1))
+    if group < 1 or C % group or K % group or Cg * group != C:
+        raise ShapeError(f"group={group} does not fit X channels {C}, weight {tuple(w_shape)}")
+    ks, strides, dil, pads = _spatial_attrs(attrs, x_shape[2:], w_shape[2:])
+    out = tuple((int(x_shape[2 + i]) + pads[i] + pads[i + r] - (ks[i] - 1) * dil[i] - 1) // strides[i] + 1
+                for i in range(r))
+    if min(out) < 1:
+        raise ShapeError(f"Conv output would be empty: input {tuple(x_shape)}, kernel {ks}, pads {pads}")
+    return ks, strides, dil, pads, out
+
+
+def is_plannable_2d(ctx) -> bool:
+    """The kernels take 1-D and 2-D convs (1-D as height 1); 3-D and up run the numpy reference."""
+    return ctx.in_shapes[0] is not None and len(ctx.in_shapes[0]) in (3, 4)
+
+
 def _infer(node, shapes, dtypes, consts):
     x, w = shapes[0], shapes[1]
     if x is None or w is None:
         raise ShapeError("Conv needs X and W")
+    if len(x) > 4:
+        *_, out = geometry_nd(node.attrs, x, w)
+        if len(shapes) > 2 and shapes[2] is not None and tuple(shapes[2]) != (int(w[0]),):
+            raise ShapeError(f"Conv bias shape {tuple(shapes[2])} != ({int(w[0])},)")
+        return [((int(x[0]), int(w[0])) + out, dtypes[0])]
     g = geometry(node.attrs, x, w)
     if len(shapes) > 2 and shapes[2] is not None and tuple(shapes[2]) != (g.K,):
         raise ShapeError(f"Conv bias shape {tuple(shapes[2])} != ({g.K},)")
@@ -154,9 +182,34 @@ def _infer(node, shapes, dtypes, consts):
 
 # ----------------------------------------------------------------------------------------------------
 # Reference (numpy; also the plan-time fold path)
+def _reference_nd(node, x, w, b):
+    """3-D and up: per kernel tap, a strided slice of the zero-padded input times the tap's weights."""
+    ks, st, dl, pads, out = geometry_nd(node.attrs, x.shape, w.shape)
+    r = len(ks)
+    x = np.asarray(x, np.float32)
+    w = np.asarray(w, np.float32)
+    xp = np.pad(x, ((0, 0), (0, 0)) + tuple((pads[i], pads[i + r]) for i in range(r)))
+    group = int(node.attrs.get("group", 1))
+    K, Cg = w.shape[:2]
+    Kg = K // group
+    y = np.zeros((x.shape[0], K) + out, np.float32)
+    for gi in range(group):
+        xs = xp[:, gi * Cg:(gi + 1) * Cg]
+        for tap in np.ndindex(*ks):
+            patch = xs[(slice(None), slice(None)) + tuple(
+                slice(j * d, j * d + s * (o - 1) + 1, s) for j, d, s, o in zip(tap, dl, st, out))]
+            wt = w[(slice(gi * Kg, (gi + 1) * Kg), slice(None)) + tap]
+            y[:, gi * Kg:(gi + 1) * Kg] += np.tensordot(wt, patch, axes=([1], [1])).swapaxes(0, 1)
+    if b is not None:
+        y += np.asarray(b, np.float32).reshape((1, -1) + (1,) * r)
+    return [A.numpy_apply(y, node.attrs.get("activation"), node.attrs.get("activation_params") or ())]
+
+
 def _reference(node, inputs):
     x, w = inputs[0], inputs[1]
     b = inputs[2] if len(inputs) > 2 else None
+    if np.ndim(x) > 4:
+        return _reference_nd(node, x, w, b)
     g = geometry(node.attrs, x.shape, w.shape)
     x4 = np.asarray(x, np.float32).reshape(g.N, g.C, g.H, g.W)
     w4 = np.asarray(w, np.float32).reshape(g.K, g.Cg, g.kh, g.kw)
@@ -242,7 +295,7 @@ def copy_cost_us(elements) -> float:
 
 
 def weight_is_const_f32(ctx) -> bool:
-    return ctx.consts[1] is not None and ctx.in_dtypes[0] == np.float32
+    return ctx.consts[1] is not None and ctx.in_dtypes[0] == np.float32 and is_plannable_2d(ctx)
 
 
 def _weight_copy_bytes(ctx) -> int:

@@ -24,7 +24,7 @@ NS_PER_DEQUANT_ELEMENT = 0.5
 
 
 def _compressed(ctx) -> bool:
-    return isinstance(ctx.consts[1], CompressedTensor) and ctx.in_dtypes[0] == np.float32
+    return isinstance(ctx.consts[1], CompressedTensor) and ctx.in_dtypes[0] == np.float32 and C.is_plannable_2d(ctx)
 
 
 def panel_rows(rows: int, row_len: int) -> int:

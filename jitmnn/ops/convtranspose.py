@@ -1,4 +1,6 @@
-"""ConvTranspose (ONNX opset 13, 2-D NCHW) with the fused activation attribute.
+"""ConvTranspose (ONNX opset 13, any spatial rank) with the fused activation attribute. 1-D and 2-D run the
+kernel below (1-D as 2-D with height 1); 3-D and output_shape geometries with negative padding run the
+numpy reference.
 
 Algorithm "gemm_col2im": per image and group, a BLAS GEMM cols[Kg*kh*kw, T] = W_g^T @ X_g[:, tile] over a
 bounded tile of input pixels, then a Numba scatter-add (col2im) into the zeroed output, then the fused
@@ -6,6 +8,8 @@ bias+activation epilogue. W [C, K/g, kh, kw] C-contiguous already is the packed 
 so a contiguous float32 weight is used without a copy. (PP-OCRv4 det uses k=2, s=2, pad 0.)"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,12 +33,31 @@ from .conv import (
 from .registry import Algorithm, OpDef, register_algorithm, register_op
 
 
-def geometry(attrs, x_shape, w_shape) -> ConvGeometry:
-    """Geometry of the *forward* conv this op transposes, seen from the output side: C = input channels,
-    K = output channels, (H, W) input size, (OH, OW) output size; pads are resolved (output_shape/auto_pad)."""
-    if len(x_shape) != 4 or len(w_shape) != 4:
-        raise ShapeError(f"ConvTranspose supports 2-D NCHW only; got X {tuple(x_shape)}, W {tuple(w_shape)}")
-    N, C, H, W = (int(v) for v in x_shape)
+@dataclass(frozen=True)
+class TransposeGeometry:
+    """Any spatial rank. pads_begin/pads_end may be negative when output_shape asks for more (or less)
+    output than the taps cover: the uncovered positions hold just the bias."""
+
+    N: int
+    C: int
+    K: int
+    group: int
+    in_sp: tuple
+    ks: tuple
+    strides: tuple
+    dilations: tuple
+    pads_begin: tuple
+    pads_end: tuple
+    out_sp: tuple
+
+
+def geometry_nd(attrs, x_shape, w_shape) -> TransposeGeometry:
+    if x_shape is None or w_shape is None or len(x_shape) < 3 or len(w_shape) != len(x_shape):
+        raise ShapeError(f"ConvTranspose needs X (N, C, spatial...) and W of the same rank; got X {x_shape}, "
+                         f"W {w_shape}")
+    r = len(x_shape) - 2
+    N, C = int(x_shape[0]), int(x_shape[1])
+    in_sp = tuple(int(v) for v in x_shape[2:])
     group = int(attrs.get("group", 1))
     if int(w_shape[0]) != C or group < 1 or C % group:
         raise ShapeError(f"ConvTranspose weight {tuple(w_shape)} / group {group} do not fit X channels {C}")
@@ -42,37 +65,58 @@ def geometry(attrs, x_shape, w_shape) -> ConvGeometry:
     ks = tuple(int(v) for v in (attrs.get("kernel_shape") or w_shape[2:]))
     if ks != tuple(int(v) for v in w_shape[2:]):
         raise ShapeError(f"kernel_shape {ks} does not match the weight's spatial shape {tuple(w_shape[2:])}")
-    st = tuple(int(v) for v in (attrs.get("strides") or [1, 1]))
-    dl = tuple(int(v) for v in (attrs.get("dilations") or [1, 1]))
-    opad = tuple(int(v) for v in (attrs.get("output_padding") or [0, 0]))
+    st = tuple(int(v) for v in (attrs.get("strides") or [1] * r))
+    dl = tuple(int(v) for v in (attrs.get("dilations") or [1] * r))
+    opad = tuple(int(v) for v in (attrs.get("output_padding") or [0] * r))
+    if len(st) != r or len(dl) != r or len(opad) != r or min(st) < 1 or min(dl) < 1:
+        raise ShapeError(f"ConvTranspose strides {st} / dilations {dl} / output_padding {opad} do not fit "
+                         f"{r} spatial dims (or are < 1)")
     auto_pad = attrs.get("auto_pad", "NOTSET")
     if isinstance(auto_pad, bytes):
         auto_pad = auto_pad.decode()
     out_shape = attrs.get("output_shape")
     if not out_shape and auto_pad in ("SAME_UPPER", "SAME_LOWER"):
-        out_shape = [H * st[0], W * st[1]]
+        out_shape = [n * s for n, s in zip(in_sp, st)]
+    full = [s * (n - 1) + op + (k - 1) * d + 1 for n, k, s, d, op in zip(in_sp, ks, st, dl, opad)]
     if out_shape:
-        out_shape = [int(v) for v in out_shape][-2:]
-        begin, end = [], []
-        for size, k, s, d, op, o in zip((H, W), ks, st, dl, opad, out_shape):
-            total = s * (size - 1) + op + (k - 1) * d + 1 - o
-            if total < 0:
-                raise ShapeError(f"ConvTranspose output_shape {out_shape} is larger than the input allows")
-            if auto_pad == "SAME_UPPER":
-                begin.append(total // 2)
-                end.append(total - total // 2)
-            else:
-                begin.append(total - total // 2)
-                end.append(total // 2)
-        pads = tuple(begin + end)
-        OH, OW = out_shape
+        # ONNX: total_padding = full - output_shape, split with floor division (SAME_UPPER puts the odd
+        # one at the end, NOTSET and SAME_LOWER at the start); a negative total extends the output.
+        out_sp = tuple(int(v) for v in out_shape)[-r:]
+        totals = [f - o for f, o in zip(full, out_sp)]
+        if auto_pad == "SAME_UPPER":
+            pb, pe = [t // 2 for t in totals], [t - t // 2 for t in totals]
+        else:
+            pb, pe = [t - t // 2 for t in totals], [t // 2 for t in totals]
     else:
-        pads = tuple(int(v) for v in (attrs.get("pads") or [0, 0, 0, 0]))
-        OH = (H - 1) * st[0] - pads[0] - pads[2] + (ks[0] - 1) * dl[0] + 1 + opad[0]
-        OW = (W - 1) * st[1] - pads[1] - pads[3] + (ks[1] - 1) * dl[1] + 1 + opad[1]
-    if len(pads) != 4 or min(pads) < 0 or min(st) < 1 or min(dl) < 1 or OH < 1 or OW < 1:
-        raise ShapeError(f"ConvTranspose bad geometry: pads {pads} strides {st} dilations {dl} -> {OH}x{OW}")
-    return ConvGeometry(N, C, H, W, K, ks[0], ks[1], OH, OW, st, pads, dl, group, 2)
+        pads = [int(v) for v in (attrs.get("pads") or [0] * (2 * r))]
+        if len(pads) != 2 * r or min(pads) < 0:
+            raise ShapeError(f"ConvTranspose pads {pads} do not fit {r} spatial dims (or are negative)")
+        pb, pe = pads[:r], pads[r:]
+        out_sp = tuple(f - b - e for f, b, e in zip(full, pb, pe))
+    if len(out_sp) != r or min(out_sp) < 1:
+        raise ShapeError(f"ConvTranspose output {out_sp} from X {tuple(x_shape)}, W {tuple(w_shape)} is empty "
+                         f"or of the wrong rank")
+    return TransposeGeometry(N, C, K, group, in_sp, ks, st, dl, tuple(pb), tuple(pe), out_sp)
+
+
+def _fits_2d(t: TransposeGeometry) -> bool:
+    """The 2-D kernels take it: 1-D or 2-D, and pads the taps can reach (no negative padding)."""
+    return len(t.in_sp) in (1, 2) and min(t.pads_begin + t.pads_end) >= 0
+
+
+def geometry(attrs, x_shape, w_shape) -> ConvGeometry:
+    """Geometry of the *forward* conv this op transposes, seen from the output side: C = input channels,
+    K = output channels, (H, W) input size, (OH, OW) output size; pads are resolved (output_shape/auto_pad).
+    A 1-D op is a 2-D one with height 1."""
+    t = geometry_nd(attrs, x_shape, w_shape)
+    if not _fits_2d(t):
+        raise ShapeError(f"ConvTranspose kernels take 1-D/2-D geometries with non-negative pads; got X "
+                         f"{tuple(x_shape)}, pads {t.pads_begin + t.pads_end}")
+    if len(t.in_sp) == 1:
+        return ConvGeometry(t.N, t.C, 1, t.in_sp[0], t.K, 1, t.ks[0], 1, t.out_sp[0], (1, t.strides[0]),
+                            (0, t.pads_begin[0], 0, t.pads_end[0]), (1, t.dilations[0]), t.group, 1)
+    return ConvGeometry(t.N, t.C, t.in_sp[0], t.in_sp[1], t.K, t.ks[0], t.ks[1], t.out_sp[0], t.out_sp[1],
+                        t.strides, t.pads_begin + t.pads_end, t.dilations, t.group, 2)
 
 
 def _geom(ctx):
@@ -80,34 +124,34 @@ def _geom(ctx):
 
 
 def _infer(node, shapes, dtypes, consts):
-    g = geometry(node.attrs, shapes[0], shapes[1])
-    if len(shapes) > 2 and shapes[2] is not None and tuple(shapes[2]) != (g.K,):
-        raise ShapeError(f"ConvTranspose bias shape {tuple(shapes[2])} != ({g.K},)")
-    return [((g.N, g.K, g.OH, g.OW), dtypes[0])]
+    t = geometry_nd(node.attrs, shapes[0], shapes[1])
+    if len(shapes) > 2 and shapes[2] is not None and tuple(shapes[2]) != (t.K,):
+        raise ShapeError(f"ConvTranspose bias shape {tuple(shapes[2])} != ({t.K},)")
+    return [((t.N, t.K) + t.out_sp, dtypes[0])]
 
 
 def _reference(node, inputs):
-    """Per kernel tap: one matmul over channels, strided-added into a padded-size output, then cropped."""
+    """Any rank. Per kernel tap: one product over channels, strided-added into a buffer covering every
+    position a tap reaches (widened when pads are negative), then cropped to the output."""
     x, w = np.asarray(inputs[0], np.float32), np.asarray(inputs[1], np.float32)
     b = inputs[2] if len(inputs) > 2 else None
-    g = geometry(node.attrs, x.shape, w.shape)
-    sh, sw = g.strides
-    dh, dw = g.dilations
-    pt, pl = g.pads[0], g.pads[1]
-    full_h = max((g.H - 1) * sh + (g.kh - 1) * dh + 1, pt + g.OH)
-    full_w = max((g.W - 1) * sw + (g.kw - 1) * dw + 1, pl + g.OW)
-    full = np.zeros((g.N, g.K, full_h, full_w), np.float32)
-    Cg, Kg = g.C // g.group, g.K // g.group
-    for gi in range(g.group):
-        xs = x[:, gi * Cg:(gi + 1) * Cg]
-        for i in range(g.kh):
-            for j in range(g.kw):
-                contrib = np.einsum("nchw,ck->nkhw", xs, w[gi * Cg:(gi + 1) * Cg, :, i, j])
-                full[:, gi * Kg:(gi + 1) * Kg, i * dh:i * dh + sh * (g.H - 1) + 1:sh,
-                     j * dw:j * dw + sw * (g.W - 1) + 1:sw] += contrib
-    y = full[:, :, pt:pt + g.OH, pl:pl + g.OW]
+    t = geometry_nd(node.attrs, x.shape, w.shape)
+    r = len(t.in_sp)
+    reach = [(n - 1) * s + (k - 1) * d + 1 for n, k, s, d in zip(t.in_sp, t.ks, t.strides, t.dilations)]
+    lo = [max(0, -p) for p in t.pads_begin]  # zero margin before position 0 of the taps
+    hi = [max(0, p + o - f) for p, o, f in zip(t.pads_begin, t.out_sp, reach)]
+    full = np.zeros((t.N, t.K) + tuple(l + f + h for l, f, h in zip(lo, reach, hi)), np.float32)
+    Cg, Kg = t.C // t.group, t.K // t.group
+    for gi in range(t.group):
+        xs = x[:, gi * Cg:(gi + 1) * Cg].reshape(t.N, Cg, -1)
+        for tap in np.ndindex(*t.ks):
+            contrib = np.einsum("ncp,ck->nkp", xs, w[(slice(gi * Cg, (gi + 1) * Cg), slice(None)) + tap])
+            where = tuple(slice(l + j * d, l + j * d + s * (n - 1) + 1, s)
+                          for l, j, d, s, n in zip(lo, tap, t.dilations, t.strides, t.in_sp))
+            full[(slice(None), slice(gi * Kg, (gi + 1) * Kg)) + where] += contrib.reshape((t.N, Kg) + t.in_sp)
+    y = full[(slice(None), slice(None)) + tuple(slice(l + p, l + p + o) for l, p, o in zip(lo, t.pads_begin, t.out_sp))]
     if b is not None:
-        y = y + np.asarray(b, np.float32).reshape(1, -1, 1, 1)
+        y = y + np.asarray(b, np.float32).reshape((1, -1) + (1,) * r)
     name = node.attrs.get("activation")
     y = A.numpy_apply(y, name.decode() if isinstance(name, bytes) else name, node.attrs.get("activation_params") or ())
     return [np.ascontiguousarray(y, np.float32)]
@@ -119,8 +163,7 @@ register_op(OpDef("ConvTranspose", _infer, _reference))
 def _applies(ctx):
     if ctx.consts[1] is None or ctx.in_dtypes[0] != np.float32:
         return False
-    _geom(ctx)
-    return True
+    return _fits_2d(geometry_nd(ctx.node.attrs, ctx.in_shapes[0], ctx.in_shapes[1]))
 
 
 def _tile(ctx, g) -> int:
@@ -155,7 +198,7 @@ def _run(packed, params, ins, outs, scratch):
     w, b = packed
     g, t, accumulate, code, p0, p1 = params
     bias = run_bias(b, ins)
-    x, y = ins[0], outs[0]
+    x, y = ins[0].reshape(g.N, g.C, g.H, g.W), outs[0].reshape(g.N, g.K, g.OH, g.OW)  # 1-D: height 1
     Cg, Kg, HW = g.Cg, g.Kg, g.H * g.W
     rows = Kg * g.kh * g.kw
     fbuf = scratch.view(np.float32)

@@ -1,5 +1,5 @@
 """Binary broadcast ops (numpy/ONNX multidirectional broadcasting): Add, Sub, Mul, Div, Pow, Max, Min,
-PRelu, Mod, plus the comparison/selection ops shape arithmetic needs (Equal, Less, Greater, Where, ...).
+PRelu, Mod, the variadic Sum, Mean, Max, Min (1..N inputs), plus the comparison/selection ops shape arithmetic needs (Equal, Less, Greater, Where, ...).
 Like Conv, a binary node may carry a fused `activation` / `activation_params` (kernels/act.py names):
 the converter can fold ResNet's residual Add -> Relu into one node.
 
@@ -65,8 +65,11 @@ def collapse(out_shape, a_shape, b_shape, rank=BOX_RANK):
     return shape, sa, sb
 
 
+_VARIADIC = ("Max", "Min", "Sum", "Mean")  # ONNX ops taking 1..N inputs
+
+
 def _infer_binary(node, shapes, dtypes, consts):
-    variadic = node.op in ("Max", "Min")  # ONNX Max/Min take 1..N inputs
+    variadic = node.op in _VARIADIC
     if (len(shapes) != 2 and not (variadic and len(shapes) >= 1)) or any(s is None for s in shapes):
         raise ShapeError(f"{node.op} takes {'1 or more' if variadic else 'two'} inputs, got {len(shapes)}")
     return [(broadcast_shape(list(shapes)), dtypes[0])]
@@ -84,17 +87,29 @@ _NUMPY = {
 }
 
 
+def _variadic_reference(node, x):
+    """Pairwise in input order, in the inputs' dtype (as ONNX's own definition); Mean divides the sum."""
+    arrays = [np.asarray(v) for v in x]
+    fn = np.add if node.op in ("Sum", "Mean") else _NUMPY[node.op]
+    out = arrays[0].copy()  # a single input is returned as a copy, never the (maybe constant) input itself
+    for v in arrays[1:]:
+        out = fn(out, v)
+    if node.op == "Mean":
+        out = out / np.asarray(len(arrays), dtype=out.dtype)
+    return out
+
+
 def _binary_reference(node, x):
     a = np.asarray(x[0])
     b = np.asarray(x[1]) if len(x) > 1 else a
-    if node.op == "Div":
+    if node.op in _VARIADIC:
+        out = _variadic_reference(node, x)
+    elif node.op == "Div":
         out = _int_div(a, b) if a.dtype.kind in "iu" and b.dtype.kind in "iu" else np.divide(a, b)
     elif node.op == "Pow":
         out = np.power(a.astype(np.float64), b.astype(np.float64)) if a.dtype.kind == "f" else np.power(a, b)
     else:
         out = _NUMPY[node.op](a, b)
-        for extra in x[2:]:  # variadic Max / Min
-            out = _NUMPY[node.op](out, np.asarray(extra))
     if node.attrs.get("activation"):
         out = act.numpy_apply(out, node.attrs["activation"], node.attrs.get("activation_params", ()))
     return [np.asarray(out).astype(a.dtype, copy=False)]
@@ -107,7 +122,7 @@ def _setup_binary(ctx):
     nsplit = 1
     if rows < 4 * max(ctx.threads, 2):  # too few rows to share: cut each row into pieces as well
         nsplit = max(1, min(4 * max(ctx.threads, 2), int(shape[3]) // 4096))
-    return (shape, sa, sb, K.CODES[ctx.node.op], nsplit, _fused_activation(ctx))
+    return (shape, sa, sb, _KERNEL_CODES[ctx.node.op], nsplit, _fused_activation(ctx))
 
 
 def _fused_activation(ctx):
@@ -167,9 +182,11 @@ def _pack_bytes(ctx):
 
 
 # Div and Pow can make values far beyond fp16's 65504 from modest inputs: they keep float32 activations.
-_FP16_OPS = ("Add", "Sub", "Mul", "Max", "Min", "PRelu")
+_FP16_OPS = ("Add", "Sub", "Mul", "Max", "Min", "PRelu", "Sum")
+# A two-input Sum is an Add for the kernel (more inputs, and Mean, run the reference).
+_KERNEL_CODES = {**K.CODES, "Sum": K.ADD}
 
-for _op in ("Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "PRelu"):
+for _op in ("Add", "Sub", "Mul", "Div", "Pow", "Max", "Min", "PRelu", "Sum"):
     register_op(OpDef(_op, _infer_binary, _binary_reference))
     register_algorithm(Algorithm(
         _op, "numba", run=_run_binary, applies=_applies_binary, pack=_pack_binary, setup=_setup_binary,
@@ -192,6 +209,7 @@ def _ref_mod(node, x):
 
 
 register_op(OpDef("Mod", _infer_binary, _ref_mod))
+register_op(OpDef("Mean", _infer_binary, _binary_reference))
 
 
 # ----- comparisons and selection: small tensors (masks, shape arithmetic); numpy reference only --------

@@ -71,7 +71,11 @@ def _infer_matmul(node, shapes, dtypes, consts):
 
 
 def _ref_matmul(node, inputs):
-    y = np.matmul(inputs[0], inputs[1])
+    a, b = np.asarray(inputs[0]), np.asarray(inputs[1])
+    if a.dtype.kind == "f" and a.dtype.itemsize < 4:  # fp16/bf16: accumulate in float32, round once (as ORT)
+        y = np.matmul(a.astype(np.float32), b.astype(np.float32)).astype(a.dtype)
+    else:
+        y = np.matmul(a, b)
     return [np.asarray(_act_np(node, y), dtype=np.result_type(inputs[0], inputs[1]))]
 
 

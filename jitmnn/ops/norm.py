@@ -1,5 +1,6 @@
 """Normalisation: BatchNormalization (inference mode, standalone; the converter folds the ones that follow
-a Conv) and LayerNormalization (opset 17: axis, epsilon, Scale and optional B)."""
+a Conv) and LayerNormalization (opset 17: axis, epsilon, stash_type, Scale and optional B; the optional
+Mean and InvStdDev outputs are of stash_type's dtype)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from jitmnn.kernels import norm as K
 
 from ..errors import ShapeError
 from . import _util as U
+from .normalization import stash_dtype
 from .registry import Algorithm, OpDef, register_algorithm, register_op
 
 
@@ -77,7 +79,7 @@ def _infer_ln(node, shapes, dtypes, consts):
                 raise ShapeError(f"LayerNormalization {name} shape {shapes[i]} does not broadcast to {norm_shape}")
     outs = [(x, dtypes[0])]
     stat = tuple(x[:axis]) + (1,) * (len(x) - axis)
-    outs += [(stat, np.float32)] * (len(node.outputs) - 1)
+    outs += [(stat, stash_dtype("LayerNormalization", node))] * (len(node.outputs) - 1)
     return outs
 
 
@@ -93,7 +95,8 @@ def _ref_ln(node, x):
     y = (f - mean) * inv * np.asarray(x[1], np.float64)
     if len(x) > 2 and x[2] is not None:
         y = y + np.asarray(x[2], np.float64)
-    return [y.astype(v.dtype), mean.astype(np.float32), inv.astype(np.float32)][:max(1, len(node.outputs))]
+    stash = stash_dtype("LayerNormalization", node)
+    return [y.astype(v.dtype), mean.astype(stash), inv.astype(stash)][:max(1, len(node.outputs))]
 
 
 def _pack_ln(ctx):

@@ -1,5 +1,7 @@
-"""Pooling: MaxPool, AveragePool (kernel_shape, strides, pads, dilations, ceil_mode, count_include_pad,
-auto_pad) and GlobalAveragePool / GlobalMaxPool. Kernels in kernels/pool.py (2-D, NCHW).
+"""Pooling: MaxPool (with its optional Indices output), AveragePool, LpPool (kernel_shape, strides, pads,
+dilations, ceil_mode, count_include_pad, auto_pad, storage_order, p) and GlobalAveragePool / GlobalMaxPool /
+GlobalLpPool. Kernels in kernels/pool.py (2-D NCHW; a 1-D pool runs as 2-D with height 1); 3-D pools,
+LpPool and MaxPool with Indices run the N-D numpy reference.
 
 Output size follows ONNX: floor (or ceil with ceil_mode) of (in + pads - dilated kernel) / stride + 1; with
 ceil_mode a last window that would start entirely in the end padding is dropped (ONNX Runtime and PyTorch)."""
@@ -65,59 +67,94 @@ def pool_geometry(node, in_shape):
 
 def _infer_pool(node, shapes, dtypes, consts):
     k, s, d, pb, pe, out = pool_geometry(node, shapes[0])
-    return [(tuple(shapes[0][:2]) + tuple(out), dtypes[0])]
+    y = (tuple(shapes[0][:2]) + tuple(out), dtypes[0])
+    if node.op == "MaxPool" and len(node.outputs) > 1 and node.outputs[1]:
+        return [y, (y[0], np.dtype(np.int64))]  # Indices
+    return [y]
+
+
+def window_taps(node, in_shape):
+    """Per spatial dim and output position: (input positions inside the image, taps counted by
+    count_include_pad). A tap sits at o*stride - pad_begin + j*dilation; count_include_pad counts the taps
+    inside the padded extent [-pad_begin, in + pad_end), not those a ceil_mode window hangs past it."""
+    k, s, d, pb, pe, out_sp = pool_geometry(node, in_shape)
+    per_dim = []
+    for i, n_out in enumerate(out_sp):
+        n_in = int(in_shape[2 + i])
+        rows = []
+        for o in range(n_out):
+            taps = o * s[i] - pb[i] + d[i] * np.arange(k[i])
+            rows.append((taps[(taps >= 0) & (taps < n_in)], int(np.count_nonzero(taps < n_in + pe[i]))))
+        per_dim.append(rows)
+    return out_sp, per_dim
 
 
 def _ref_pool(node, x):
-    """Plain N-D loop over output positions (numpy per window); handles any rank."""
+    """N-D loop over output positions, numpy per window. MaxPool's optional Indices output holds the
+    flat index of the (first) maximum in the whole input, row-major, or column-major over the spatial
+    dims with storage_order=1."""
     x = np.asarray(x[0])
-    k, s, d, pb, pe, out_sp = pool_geometry(node, x.shape)
-    is_max = node.op == "MaxPool"
+    out_sp, per_dim = window_taps(node, x.shape)
+    op = node.op
     include = int(node.attrs.get("count_include_pad", 0))
-    out = np.empty(x.shape[:2] + tuple(out_sp), dtype=x.dtype)
+    p = float(node.attrs.get("p", 2))
+    nc = x.shape[:2]
+    out = np.empty(nc + tuple(out_sp), dtype=x.dtype if op != "LpPool" else np.float64)
+    want_idx = op == "MaxPool" and len(node.outputs) > 1 and bool(node.outputs[1])
+    idx_out = np.full(nc + tuple(out_sp), -1, np.int64) if want_idx else None
     sp = x.shape[2:]
+    plane = int(np.prod(sp, dtype=np.int64))
+    if int(node.attrs.get("storage_order", 0)):  # column-major: the first spatial dim varies fastest
+        sp_strides = np.cumprod((1,) + sp[:-1])
+    else:
+        sp_strides = np.array(U.contiguous_strides(sp), np.int64)
+    base = (np.arange(nc[0])[:, None] * nc[1] + np.arange(nc[1])[None, :]) * plane
+    lowest = np.finfo(x.dtype).min if x.dtype.kind == "f" else np.iinfo(x.dtype).min
     for pos in np.ndindex(*out_sp):
-        idx, count_pad = [], 1
-        for i, o in enumerate(pos):
-            start = o * s[i] - pb[i]
-            taps = np.arange(k[i]) * d[i] + start
-            if not is_max:
-                end = min(start + k[i], sp[i] + pe[i])
-                count_pad *= end - start
-                taps = taps[taps < end]
-            idx.append(taps[(taps >= 0) & (taps < sp[i])])
-        win = x[(slice(None), slice(None)) + np.ix_(*idx)] if all(len(t) for t in idx) else None
+        cols = [per_dim[i][o][0] for i, o in enumerate(pos)]
         key = (slice(None), slice(None)) + pos
-        if win is None or win.size == 0:
-            out[key] = -np.inf if is_max else 0
-        elif is_max:
-            out[key] = win.reshape(x.shape[:2] + (-1,)).max(-1)
+        if not all(len(c) for c in cols):  # the window lies entirely in the padding
+            out[key] = lowest if op == "MaxPool" else 0
+            continue
+        win = x[(slice(None), slice(None)) + np.ix_(*cols)].reshape(nc + (-1,))
+        if op == "MaxPool":
+            arg = np.argmax(win, axis=-1)
+            out[key] = np.take_along_axis(win, arg[..., None], -1)[..., 0]
+            if want_idx:
+                offs = sum(np.asarray(g, np.int64) * st for g, st in
+                           zip(np.meshgrid(*cols, indexing="ij"), sp_strides)).reshape(-1)
+                idx_out[key] = base + offs[arg]
+        elif op == "LpPool":
+            out[key] = (np.abs(win.astype(np.float64)) ** p).sum(-1) ** (1 / p)
         else:
-            total = win.reshape(x.shape[:2] + (-1,)).astype(np.float64).sum(-1)
-            out[key] = total / (count_pad if include else win[0, 0].size)
-    return [out]
+            count = int(np.prod([per_dim[i][o][1] for i, o in enumerate(pos)])) if include else win.shape[-1]
+            out[key] = win.astype(np.float64).sum(-1) / count
+    res = [out.astype(x.dtype)]
+    return res + [idx_out] if want_idx else res
 
 
 def _setup_pool(ctx):
+    """2-D parameters; a 1-D pool runs as a 2-D one over a height-1 image."""
     k, s, d, pb, pe, out = pool_geometry(ctx.node, ctx.in_shapes[0])
+    if len(k) == 1:
+        k, s, d, pb, pe = [1] + k, [1] + s, [1] + d, [0] + pb, [0] + pe
     mode = K.MAX if ctx.node.op == "MaxPool" else K.AVG
     return k, s, d, pb, pe, mode, bool(ctx.attr("count_include_pad", 0))
 
 
 def _applies_pool(ctx):
-    if not U.all_f32(ctx, [0]) or len(ctx.in_shapes[0]) != 4 or len(ctx.out_dtypes) != 1:
-        return False
-    d = ctx.attr("dilations") or [1, 1]
-    return ctx.node.op == "MaxPool" or all(v == 1 for v in d)
+    return U.all_f32(ctx, [0]) and len(ctx.in_shapes[0]) in (3, 4) and len(ctx.out_dtypes) == 1
 
 
 def _run_pool(packed, params, ins, outs, scratch):
     k, s, d, pb, pe, mode, include = params
     x = ins[0]
-    n, c, h, w = x.shape
+    n, c, w = x.shape[0], x.shape[1], x.shape[-1]
+    h = x.shape[2] if x.ndim == 4 else 1
     o = outs[0]
-    tmp = scratch[:K.scratch_floats(w, s[1], o.shape[3]) * 4].view(np.float32)
-    K.pool2d(x.reshape(n * c, h, w), o.reshape(n * c, o.shape[2], o.shape[3]), tmp, k[0], k[1], s[0], s[1],
+    oh, ow = (o.shape[2] if o.ndim == 4 else 1), o.shape[-1]
+    tmp = scratch[:K.scratch_floats(w, s[1], ow) * 4].view(np.float32)
+    K.pool2d(x.reshape(n * c, h, w), o.reshape(n * c, oh, ow), tmp, k[0], k[1], s[0], s[1],
              pb[0], pb[1], pe[0], pe[1], d[0], d[1], mode, include)
 
 
@@ -164,21 +201,15 @@ for _op, _mode in (("GlobalAveragePool", K.AVG), ("GlobalMaxPool", K.MAX)):
                                  doc="one pass per channel plane"))
 
 
+register_op(OpDef("LpPool", _infer_pool, _ref_pool))
 
-def _ref_lppool(node, x):
-    """(sum over the window of |x|^p)^(1/p); padding contributes zeros."""
+
+def _ref_global_lp(node, x):
+    """(sum over the spatial dims of |x|^p)^(1/p), p defaulting to 2."""
     a = np.asarray(x[0])
-    k, s, d, pb, pe, out_sp = pool_geometry(node, a.shape)
     p = float(node.attrs.get("p", 2))
-    out = np.empty(a.shape[:2] + tuple(out_sp), dtype=np.float64)
-    for pos in np.ndindex(*out_sp):
-        idx = []
-        for i, o in enumerate(pos):
-            taps = np.arange(k[i]) * d[i] + o * s[i] - pb[i]
-            idx.append(taps[(taps >= 0) & (taps < a.shape[2 + i])])
-        win = np.abs(a[(slice(None), slice(None)) + np.ix_(*idx)].astype(np.float64)) ** p
-        out[(slice(None), slice(None)) + pos] = win.reshape(a.shape[:2] + (-1,)).sum(-1) ** (1 / p)
-    return [out.astype(a.dtype)]
+    r = (np.abs(a.astype(np.float64)) ** p).sum(axis=tuple(range(2, a.ndim)), keepdims=True) ** (1 / p)
+    return [r.astype(a.dtype)]
 
 
-register_op(OpDef("LpPool", _infer_pool, _ref_lppool))
+register_op(OpDef("GlobalLpPool", _infer_global, _ref_global_lp))

@@ -33,8 +33,6 @@ def _infer(node, shapes, dtypes, consts):
         raise ShapeError(f"{node.op} needs an input")
     axes = reduce_axes(node, len(x), consts)
     keep = int(node.attrs.get("keepdims", 1))
-    if node.op in ("ReduceMax", "ReduceMin") and any(x[a] == 0 for a in axes):
-        raise ShapeError(f"{node.op} over an empty axis of {tuple(x)}")
     out = tuple(1 if i in axes else d for i, d in enumerate(x) if keep or i not in axes)
     return [(out, dtypes[0])]
 
@@ -47,6 +45,15 @@ def _reference(node, x):
         return [a.copy()]
     fn = {"ReduceMean": np.mean, "ReduceSum": np.sum, "ReduceMax": np.max, "ReduceMin": np.min}[node.op]
     src = a.astype(np.float64) if a.dtype.kind == "f" and node.op in ("ReduceMean", "ReduceSum") else a
+    if a.size == 0 and node.op in ("ReduceMax", "ReduceMin"):  # ONNX: the identity of the reduction
+        if a.dtype.kind == "f":
+            big, small = np.inf, -np.inf
+        elif a.dtype.kind == "b":
+            big, small = True, False
+        else:
+            big, small = np.iinfo(a.dtype).max, np.iinfo(a.dtype).min
+        return [np.asarray(fn(src, axis=axes, keepdims=keep, initial=small if node.op == "ReduceMax" else big)
+                           ).astype(a.dtype)]
     return [np.asarray(fn(src, axis=axes, keepdims=keep)).astype(a.dtype)]
 
 
@@ -75,8 +82,19 @@ _MORE = {
     "ReduceL1": lambda v, axes, keep: np.sum(np.abs(v), axis=axes, keepdims=keep),
     "ReduceL2": lambda v, axes, keep: np.sqrt(np.sum(v * v, axis=axes, keepdims=keep)),
     "ReduceSumSquare": lambda v, axes, keep: np.sum(v * v, axis=axes, keepdims=keep),
-    "ReduceLogSumExp": lambda v, axes, keep: np.log(np.sum(np.exp(v), axis=axes, keepdims=keep)),
+    "ReduceLogSumExp": lambda v, axes, keep: _log_sum_exp(v, axes, keep),
+    "ReduceLogSum": lambda v, axes, keep: np.log(np.sum(v, axis=axes, keepdims=keep)),
 }
+
+
+def _log_sum_exp(v, axes, keep):
+    """log(sum(exp(v))) shifted by the maximum so large inputs do not overflow (an empty set gives -inf)."""
+    if v.size == 0 or v.dtype.kind != "f":
+        return np.log(np.sum(np.exp(v), axis=axes, keepdims=keep))
+    m = np.max(v, axis=axes, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    out = np.log(np.sum(np.exp(v - m), axis=axes, keepdims=True)) + m
+    return out if keep else np.squeeze(out, axis=axes)
 
 
 def _reference_more(node, x):

@@ -10,6 +10,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..config import PRECISIONS
+from ..errors import ShapeError
 from ..graph import as_float_array
 
 # Activation storage under precision="low": a float32 tensor stored as fp16 is a uint16 array of half bits
@@ -50,18 +51,41 @@ class NodeCtx:
         return bool(self.in_storage) and self.in_storage[i] == FP16_BITS
 
 
+class PlanTimeValueNeeded(ShapeError):
+    """infer() needs the value of input `index` (a shape, axes, scales, k ...) and the plan does not know it.
+    The planner then keys the plan on that value if it is a graph input, or ends a plan segment before this
+    node if it is computed at run time (the rest is planned once it has run)."""
+
+    def __init__(self, index: int, what: str):
+        self.index = index
+        super().__init__(f"{what} (input {index}) must be known at plan time (a constant, a graph input, or "
+                         f"folded shape arithmetic)")
+
+
+class RunTimeValuesNeeded(Exception):
+    """Raised by a data-dependent op's infer() (NonZero, Unique, Compress, NonMaxSuppression, ...) when its
+    output shape depends on input values the plan does not know. The planner ends a plan segment after
+    this node; the rest is planned once the node has run and its output shape is known."""
+
+
 @dataclass(frozen=True)
 class OpDef:
     """infer(node, in_shapes, in_dtypes, consts) -> [(shape, dtype), ...]
     reference(node, inputs) -> [np.ndarray, ...]   (plain numpy; the ground truth and the fold path)
     alias_input: the output may be a view of this input's buffer (Reshape, Squeeze, ...), no copy.
-    shape_only: the output depends only on input shapes (Shape), so it is always folded at plan time."""
+    shape_only: the output depends only on input shapes (Shape), so it is always folded at plan time.
+    data_dependent: the output shape depends on input values; infer() computes it when `consts` holds them
+    and raises RunTimeValuesNeeded otherwise.
+    run_dynamic(node, inputs) -> [np.ndarray, ...]: how a data-dependent node runs between plan segments
+    (a kernel-backed path); the reference when None."""
 
     name: str
     infer: Callable
     reference: Callable
     alias_input: int | None = None
     shape_only: bool = False
+    data_dependent: bool = False
+    run_dynamic: Callable | None = None
 
 
 def _zero(ctx):
@@ -165,7 +189,7 @@ def _ensure_loaded():
     """Import every op module once (they register themselves); done lazily so `import jitmnn` stays light."""
     global _loaded
     if not _loaded:
-        _loaded = True
         from . import load_all
 
-        load_all()
+        load_all()  # an op module that fails to import fails every lookup, not just the first
+        _loaded = True

@@ -14,7 +14,7 @@ from jitmnn.kernels import shape_ops as K
 
 from ..errors import ShapeError
 from . import _util as U
-from .registry import MOVES_BITS, Algorithm, OpDef, register_algorithm, register_op
+from .registry import MOVES_BITS, Algorithm, OpDef, RunTimeValuesNeeded, register_algorithm, register_op
 
 COPY_RANK = 6
 
@@ -362,20 +362,17 @@ ONNX_DTYPES = {1: np.float32, 2: np.uint8, 3: np.int8, 4: np.uint16, 5: np.int16
                9: np.bool_, 10: np.float16, 11: np.float64, 12: np.uint32, 13: np.uint64}
 
 
-def _cast_dtype(node):
-    to = int(node.attrs.get("to", 1))
-    if to not in ONNX_DTYPES:
-        raise ShapeError(f"Cast to ONNX type {to} is not supported")
-    return ONNX_DTYPES[to]
-
-
-register_op(OpDef("Cast", lambda node, s, d, c: [(s[0], _cast_dtype(node))],
-                  lambda node, x: [np.asarray(x[0]).astype(_cast_dtype(node))]))
+# Cast and CastLike live in typecast.py.
 
 
 def _cos_value(node):
+    """The fill value as a 1-element array of its ONNX dtype (the converter stores it as a number plus
+    `value_dtype`, since attributes are JSON in the .jmnn header)."""
     v = node.attrs.get("value")
-    return np.zeros(1, np.float32) if v is None else np.asarray(v).reshape(-1)
+    if v is None:
+        return np.zeros(1, np.float32)
+    dtype = node.attrs.get("value_dtype")
+    return np.asarray(v, dtype=dtype).reshape(-1) if dtype else np.asarray(v).reshape(-1)
 
 
 def _infer_cos(node, shapes, dtypes, consts):
@@ -572,6 +569,8 @@ def _run_pad(packed, params, ins, outs, scratch):
 def _applies_pad(ctx):
     if not (U.all_f32(ctx, [0]) and ctx.consts[0] is None and _pad_mode(ctx.node) == "constant"):
         return False
+    if U.has_input(ctx.node, 2) and ctx.consts[2] is None:  # the fill value comes at run time
+        return False
     begin, end = _pads(ctx.node, len(ctx.in_shapes[0]), ctx.consts)
     return min(begin + end) >= 0 and U.numel(ctx.in_shapes[0]) > 0 and \
         U.collapse_copy(ctx.in_shapes[0], U.contiguous_strides(ctx.in_shapes[0]),
@@ -598,7 +597,13 @@ def _d2s_plan(node, shape):
         return (n, c // (b * b), b, b, h, w), (0, 1, 4, 2, 5, 3), (n, c // (b * b), h * b, w * b)
     if h % b or w % b:
         raise ShapeError(f"SpaceToDepth: spatial {h}x{w} not divisible by blocksize {b}")
-    return (n, c, h // b, b, w // b, b), (0, 3, 5, 1, 2, 4), (n, c * b * b, h // b, w // b)
+    mode = node.attrs.get("mode", "DCR")
+    mode = mode.decode() if isinstance(mode, bytes) else mode
+    if mode not in ("DCR", "CRD"):
+        raise ShapeError(f"SpaceToDepth mode {mode!r} is not DCR or CRD")
+    # DCR: output channel = (row offset, column offset, channel); CRD (opset 24): (channel, row, column).
+    perm = (0, 3, 5, 1, 2, 4) if mode == "DCR" else (0, 1, 3, 5, 2, 4)
+    return (n, c, h // b, b, w // b, b), perm, (n, c * b * b, h // b, w // b)
 
 
 def _infer_d2s(node, shapes, dtypes, consts):
@@ -650,9 +655,14 @@ register_op(OpDef("GatherElements", _infer_gather_elements, _ref_gather_elements
 def _infer_nonzero(node, shapes, dtypes, consts):
     v = consts[0] if consts else None
     if v is None:
-        raise ShapeError("NonZero has a data-dependent output shape; its input must be known at plan time")
-    return [((len(shapes[0]), int(np.count_nonzero(np.asarray(v)))), np.int64)]
+        raise RunTimeValuesNeeded("NonZero: the output length is the number of non-zero elements")
+    return [((max(len(shapes[0]), 1), int(np.count_nonzero(np.asarray(U.const_input(consts, 0, "NonZero input"))))),
+             np.int64)]
 
 
-register_op(OpDef("NonZero", _infer_nonzero, lambda node, x: [np.array(np.nonzero(x[0]), np.int64).reshape(
-    np.ndim(x[0]), -1)]))
+def _ref_nonzero(node, x):
+    a = np.atleast_1d(np.asarray(x[0]))  # a scalar counts as one element (ONNX Runtime, numpy < 2)
+    return [np.array(np.nonzero(a), np.int64).reshape(a.ndim, -1)]
+
+
+register_op(OpDef("NonZero", _infer_nonzero, _ref_nonzero, data_dependent=True))

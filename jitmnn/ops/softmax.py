@@ -1,5 +1,6 @@
-"""Softmax / LogSoftmax over one axis (opset-13 semantics: the axis alone, default -1), numerically stable.
-The converter rewrites opset<13 models (softmax over the flattened trailing axes) when they differ."""
+"""Softmax / LogSoftmax / Hardmax over one axis (opset-13 semantics: the axis alone, default -1), numerically
+stable. With `coerce_2d` (opset < 13 models) the input is seen as 2-D, [dims before axis, dims from axis on],
+and normalised over the second: the same [outer, n, inner] box with inner = 1."""
 
 from __future__ import annotations
 
@@ -19,23 +20,32 @@ def _infer(node, shapes, dtypes, consts):
     return [(shapes[0], dtypes[0])]
 
 
+def _box(node, shape) -> tuple:
+    """(outer, n, inner): the softmax runs over n, independently for every outer and inner index."""
+    axis = U.norm_axis(int(node.attrs.get("axis", -1)), len(shape))
+    if int(node.attrs.get("coerce_2d", 0)):
+        return U.numel(shape[:axis]), U.numel(shape[axis:]), 1
+    return U.numel(shape[:axis]), int(shape[axis]), U.numel(shape[axis + 1:])
+
+
 def _reference(node, x):
-    a = np.asarray(x[0])
-    axis = U.norm_axis(int(node.attrs.get("axis", -1)), a.ndim)
-    v = a.astype(np.float64)
+    a0 = np.asarray(x[0])
+    a = a0.reshape(_box(node, a0.shape))
+    axis = 1
+    # Half-precision inputs compute in float32, as ONNX's function body and ONNX Runtime do (float64 and
+    # one final rounding lands 1 fp16 ulp away from them); float32 and float64 in float64.
+    v = a.astype(np.float32 if a.dtype.itemsize < 4 else np.float64)
     v = v - v.max(axis=axis, keepdims=True)
     if node.op == "LogSoftmax":
         r = v - np.log(np.exp(v).sum(axis=axis, keepdims=True))
     else:
         e = np.exp(v)
         r = e / e.sum(axis=axis, keepdims=True)
-    return [r.astype(a.dtype)]
+    return [r.astype(a.dtype).reshape(a0.shape)]
 
 
 def _setup(ctx):
-    shape = ctx.in_shapes[0]
-    axis = U.norm_axis(int(ctx.attr("axis", -1)), len(shape))
-    return (U.numel(shape[:axis]), int(shape[axis]), U.numel(shape[axis + 1:])), ctx.node.op == "LogSoftmax"
+    return _box(ctx.node, ctx.in_shapes[0]), ctx.node.op == "LogSoftmax"
 
 
 def _run(packed, params, ins, outs, scratch):
@@ -52,12 +62,12 @@ for _op in ("Softmax", "LogSoftmax"):
 
 def _ref_hardmax(node, x):
     """1 at the first maximum along the axis, 0 elsewhere."""
-    a = np.asarray(x[0])
-    axis = U.norm_axis(int(node.attrs.get("axis", -1)), a.ndim)
-    idx = np.expand_dims(np.argmax(a, axis=axis), axis)
+    a0 = np.asarray(x[0])
+    a = a0.reshape(_box(node, a0.shape))
+    idx = np.expand_dims(np.argmax(a, axis=1), 1)
     out = np.zeros_like(a)
-    np.put_along_axis(out, idx, 1, axis=axis)
-    return [out]
+    np.put_along_axis(out, idx, 1, axis=1)
+    return [out.reshape(a0.shape)]
 
 
 register_op(OpDef("Hardmax", _infer, _ref_hardmax))

@@ -1,7 +1,11 @@
 """Unary elementwise ops: shape rule = identity; one kernel (kernels/unary.py) selected by op code.
 
 Relu, Clip (min/max as optional inputs, or opset<11 attributes), Sigmoid, HardSigmoid, HardSwish (our IR
-op), Tanh, Sqrt, Exp, Log, Neg, Abs, Reciprocal, Erf, Gelu, LeakyRelu, Softplus; Identity is a free view."""
+op), Tanh, Sqrt, Exp, Log, Neg, Abs, Reciprocal, Erf, Gelu, LeakyRelu, Softplus; the rarer Floor, Ceil,
+Round, Sign, Sin, Cos, Softsign, Mish, Elu, Selu, Celu, ThresholdedRelu, Shrink, Swish; the trigonometric
+and hyperbolic Tan, Asin, Acos, Atan, Sinh, Cosh, Asinh, Acosh, Atanh; IsNaN and IsInf (bool out, numpy
+only); Identity is a free view. Non-float32 tensors (integers, float16, bfloat16, ...) run the numpy
+reference, which computes floats in float64 and casts back to the input dtype."""
 
 import math
 
@@ -24,16 +28,26 @@ _CODES = {
 _MORE = {
     "Floor": (K.FLOOR, 1.0), "Ceil": (K.CEIL, 1.0), "Round": (K.ROUND, 1.0), "Sign": (K.SIGN, 1.0),
     "Sin": (K.SIN, 10.0), "Cos": (K.COS, 10.0), "Softsign": (K.SOFTSIGN, 1.5), "Mish": (K.MISH, 20.0),
-    "Elu": (K.ELU, 6.0), "Selu": (K.SELU, 6.0),
+    "Elu": (K.ELU, 6.0), "Selu": (K.SELU, 6.0), "Celu": (K.CELU, 6.0), "ThresholdedRelu": (K.THRESHOLDEDRELU, 1.0),
+    "Shrink": (K.SHRINK, 1.0), "Swish": (K.SWISH, 6.0),
+}
+# Ops served by the third kernel (K.unary_trig): one float32 libm call per element.
+_TRIG = {
+    "Tan": (K.TAN, 12.0), "Asin": (K.ASIN, 12.0), "Acos": (K.ACOS, 12.0), "Atan": (K.ATAN, 12.0),
+    "Sinh": (K.SINH, 12.0), "Cosh": (K.COSH, 12.0), "Asinh": (K.ASINH, 15.0), "Acosh": (K.ACOSH, 15.0),
+    "Atanh": (K.ATANH, 15.0),
 }
 # fp16 storage tops out at 65504: ops that can make a value far larger than their input (Exp, Reciprocal)
 # or need fp32's resolution near 1 (Log) keep float32 activations; the rest may store fp16 (precision=low).
-_FP32_ONLY = {"Exp", "Log", "Reciprocal"}
+# Tan, Sinh and Cosh grow past 65504 from inputs of modest size the same way.
+_FP32_ONLY = {"Exp", "Log", "Reciprocal", "Tan", "Sinh", "Cosh"}
 
 
 def _same(node, shapes, dtypes, consts):
     if not shapes or shapes[0] is None:
         raise ShapeError(f"{node.op} needs an input")
+    if node.op == "Celu" and float(node.attrs.get("alpha", 1.0)) == 0.0:
+        raise ShapeError("Celu attribute alpha must not be 0 (it divides x)")
     return [(shapes[0], dtypes[0])]
 
 
@@ -101,13 +115,37 @@ _MORE_REFERENCES = {
     "Elu": _f64(lambda node, v: np.where(v >= 0, v, node.attrs.get("alpha", 1.0) * np.expm1(np.minimum(v, 0)))),
     "Selu": _f64(lambda node, v: node.attrs.get("gamma", _SELU_GAMMA) * np.where(
         v > 0, v, node.attrs.get("alpha", _SELU_ALPHA) * np.expm1(np.minimum(v, 0)))),
+    "Celu": _f64(lambda node, v: _celu(v, float(node.attrs.get("alpha", 1.0)))),
+    "ThresholdedRelu": _f64(lambda node, v: np.where(v > node.attrs.get("alpha", 1.0), v, 0.0)),
+    "Shrink": _f64(lambda node, v: _shrink(v, float(node.attrs.get("lambd", 0.5)), float(node.attrs.get("bias", 0.0)))),
+    "Swish": _f64(lambda node, v: v / (1 + np.exp(-float(node.attrs.get("alpha", 1.0)) * v))),
 }
+_TRIG_REFERENCES = {
+    "Tan": _f64(lambda node, v: np.tan(v)),
+    "Asin": _f64(lambda node, v: np.arcsin(v)),
+    "Acos": _f64(lambda node, v: np.arccos(v)),
+    "Atan": _f64(lambda node, v: np.arctan(v)),
+    "Sinh": _f64(lambda node, v: np.sinh(v)),
+    "Cosh": _f64(lambda node, v: np.cosh(v)),
+    "Asinh": _f64(lambda node, v: np.arcsinh(v)),
+    "Acosh": _f64(lambda node, v: np.arccosh(v)),
+    "Atanh": _f64(lambda node, v: np.arctanh(v)),
+}
+
+
+def _celu(v, alpha):
+    return np.maximum(v, 0) + np.minimum(0, alpha * np.expm1(np.minimum(v, 0) / alpha))
+
+
+def _shrink(v, lambd, bias):
+    """x - bias above lambd, x + bias below -lambd, 0 in between (bias 0 = hard, bias lambd = soft)."""
+    return np.where(v > lambd, v - bias, np.where(v < -lambd, v + bias, 0.0))
 
 
 def _params(ctx):
     """(code, p0, p1) for the kernel; None when a Clip bound is not known at plan time."""
     op = ctx.node.op
-    code = (_CODES.get(op) or _MORE[op])[0]
+    code = (_CODES.get(op) or _MORE.get(op) or _TRIG[op])[0]
     p0 = p1 = 0.0
     if op == "Clip":
         if any(U.has_input(ctx.node, i) and ctx.consts[i] is None for i in (1, 2)):
@@ -117,8 +155,10 @@ def _params(ctx):
         p1 = float(np.asarray(hi)) if hi is not None else np.inf
     elif op == "HardSigmoid":
         p0, p1 = ctx.attr("alpha", 0.2), ctx.attr("beta", 0.5)
-    elif op in ("LeakyRelu", "Elu"):
+    elif op in ("LeakyRelu", "Elu", "Celu", "ThresholdedRelu", "Swish"):
         p0 = ctx.attr("alpha", 0.01 if op == "LeakyRelu" else 1.0)
+    elif op == "Shrink":
+        p0, p1 = ctx.attr("lambd", 0.5), ctx.attr("bias", 0.0)
     elif op == "Selu":
         p0, p1 = ctx.attr("alpha", _SELU_ALPHA), ctx.attr("gamma", _SELU_GAMMA)
     elif op == "Gelu" and ctx.attr("approximate", "none") == "tanh":
@@ -169,5 +209,33 @@ for _op, _ref in _MORE_REFERENCES.items():
     register_algorithm(Algorithm(_op, "numba", run=_run_more, applies=_applies, setup=_params,
                                  cost=lambda ctx: U.cost_elements(ctx) * _MORE[ctx.node.op][1],
                                  fp16=CONVERTS, doc="one loop per op code (second unary kernel)"))
+
+
+def _run_trig(packed, params, ins, outs, scratch):
+    code, p0, p1, _ = params
+    K.unary_trig(ins[0].reshape(-1), outs[0].reshape(-1), code, p0, p1)
+
+
+for _op, _ref in _TRIG_REFERENCES.items():
+    register_op(OpDef(_op, _same, _ref))
+    register_algorithm(Algorithm(_op, "numba", run=_run_trig, applies=_applies, setup=_params,
+                                 cost=lambda ctx: U.cost_elements(ctx) * _TRIG[ctx.node.op][1],
+                                 fp16="" if _op in _FP32_ONLY else CONVERTS,
+                                 doc="one float32 libm loop per op code (trigonometric kernel)"))
+
+
+# ----- float classification: bool outputs, numpy only -------------------------------------------------------
+def _same_bool(node, shapes, dtypes, consts):
+    return [(_same(node, shapes, dtypes, consts)[0][0], np.bool_)]
+
+
+def _is_inf(node, x):
+    v = np.asarray(x[0]).astype(np.float64)
+    pos, neg = int(node.attrs.get("detect_positive", 1)), int(node.attrs.get("detect_negative", 1))
+    return [((v == np.inf) & bool(pos)) | ((v == -np.inf) & bool(neg))]
+
+
+register_op(OpDef("IsNaN", _same_bool, lambda node, x: [np.isnan(np.asarray(x[0]).astype(np.float64))]))
+register_op(OpDef("IsInf", _same_bool, _is_inf))
 
 register_op(OpDef("Identity", _same, lambda node, x: [np.asarray(x[0]).copy()], alias_input=0))

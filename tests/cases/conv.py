@@ -75,6 +75,23 @@ CONV_CASES.append(Case("Conv", [_f32((2, 17, 9), 43), _f32((13, 17, 1), 44, 0.25
                        {"kernel_shape": [1], "strides": [1], "pads": [0, 0], "dilations": [1], "group": 1,
                         "activation": "silu"}, const_inputs=(1,), id="conv1d-1x1"))
 
+# 1-D with dilation + groups (height-1 im2col), and with auto_pad left to the shape rule
+CONV_CASES.append(Case("Conv", [_f32((1, 6, 19), 45), _f32((4, 3, 3), 46, 0.3), _f32((4,), 47)],
+                       {"kernel_shape": [3], "strides": [1], "pads": [2, 1], "dilations": [2], "group": 2},
+                       const_inputs=(1, 2), id="conv1d-g2-dil2"))
+CONV_CASES.append(Case("Conv", [_f32((1, 5, 11), 48), _f32((5, 1, 4), 49, 0.3)],
+                       {"kernel_shape": [4], "strides": [2], "auto_pad": "SAME_LOWER", "group": 5},
+                       const_inputs=(1,), id="conv1d-dw-same-lower"))
+# 3-D: no kernel takes it, the N-D numpy reference runs (strides, asymmetric pads, dilation, groups). Kept
+# out of CONV_CASES, which test_conv_algorithms runs through im2col.
+CONV3D_CASES = []
+CONV3D_CASES.append(Case("Conv", [_f32((2, 4, 5, 6, 7), 30), _f32((6, 2, 2, 3, 2), 31, 0.3), _f32((6,), 32)],
+                       {"kernel_shape": [2, 3, 2], "strides": [1, 2, 2], "pads": [1, 0, 1, 0, 2, 1],
+                        "dilations": [2, 1, 1], "group": 2}, const_inputs=(1, 2), id="conv3d-g2"))
+CONV3D_CASES.append(Case("Conv", [_f32((1, 3, 4, 5, 4), 33), _f32((2, 3, 3, 3, 3), 34, 0.3)],
+                       {"kernel_shape": [3, 3, 3], "auto_pad": "SAME_UPPER", "strides": [2, 2, 1],
+                        "activation": "relu"}, const_inputs=(1,), id="conv3d-same-upper-relu"))
+
 TIERS = {}
 
 
@@ -105,6 +122,36 @@ CONVT_CASES = [
     convt_case("k4s2-dil2", 2, 1, (7, 9), 1, (4, 4), strides=(2, 2), pads=(1, 1, 1, 1), dil=(2, 2), act=ACTS[1]),
     convt_case("g2-k3s2", 1, 6, (7, 9), 4, (3, 3), strides=(2, 2), pads=(1, 1, 1, 1), group=2, act=ACTS[7]),
     convt_case("outshape", 1, 3, (7, 9), 3, (3, 3), strides=(2, 2), output_shape=[14, 18]),
+    convt_case("same-upper-odd", 1, 3, (5, 6), 2, (3, 2), strides=(2, 2), auto_pad="SAME_UPPER"),
+    convt_case("same-lower-odd", 1, 3, (5, 6), 2, (3, 2), strides=(2, 2), auto_pad="SAME_LOWER"),
+]
+
+
+def _convt_nd(cid, x_shape, k, ks, group=1, bias=True, seed=60, **attrs):
+    c = x_shape[1]
+    x = _f32(x_shape, seed)
+    w = _f32((c, k // group) + tuple(ks), seed + 1, scale=0.3)
+    inputs = [x, w] + ([_f32((k,), seed + 2)] if bias else [])
+    return Case("ConvTranspose", inputs, {"kernel_shape": list(ks), "group": group, **attrs}, const_inputs=(1, 2),
+                id=cid)
+
+
+CONVT_CASES += [
+    # 1-D runs the 2-D kernel with height 1 (was refused: "2-D NCHW only")
+    _convt_nd("1d", (2, 3, 7), 4, (3,), strides=[2], pads=[1, 0], output_padding=[1]),
+    _convt_nd("1d-g3-dil2", (1, 6, 5), 3, (2,), group=3, dilations=[2], bias=False),
+]
+# Geometries only the numpy reference takes (kept out of CONVT_CASES, which test_conv_algorithms runs
+# through gemm_col2im).
+CONVT_REF_CASES = [
+    # output_shape beyond the taps' reach (negative total padding: the extra border holds only the bias);
+    # was refused as "larger than the input allows" (test_convtranspose_output_shape)
+    convt_case("outshape-wider", 1, 2, (3, 3), 4, (3, 3), strides=(3, 2), output_shape=[10, 8]),
+    convt_case("outshape-much-wider", 1, 2, (3, 4), 2, (2, 3), strides=(2, 1), output_shape=[9, 9]),
+    # 3-D
+    _convt_nd("3d", (1, 2, 3, 4, 3), 3, (3, 2, 2), strides=[2, 1, 2], pads=[1, 0, 0, 0, 1, 1],
+              output_padding=[1, 0, 0]),
+    _convt_nd("3d-g2-outshape", (1, 4, 2, 3, 3), 2, (2, 2, 3), group=2, strides=[2, 2, 1], output_shape=[5, 6, 4]),
 ]
 
 
@@ -155,4 +202,4 @@ GEMM_CASES = [
     gemm_case("runtime-row-c", 5, 7, 3, c_shape=(3,), const_c=False, act=ACTS[0]),
 ]
 
-CASES = CONV_CASES + CONVT_CASES + MATMUL_CASES + GEMM_CASES
+CASES = CONV_CASES + CONV3D_CASES + CONVT_CASES + CONVT_REF_CASES + MATMUL_CASES + GEMM_CASES

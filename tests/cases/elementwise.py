@@ -72,6 +72,16 @@ CASES += [
     Case("PRelu", [BTC, np.array([0.25], np.float32)], const_inputs=(1,), id="scalar-slope"),
     Case("Max", [NCHW, CH, NC11], id="variadic-3"),
     Case("Min", [NCHW], id="variadic-1"),
+    # Sum: two float32 inputs take the Add kernel; one or three inputs (and Mean) the reference.
+    Case("Sum", [NCHW, NCHW2], id="same-shape"),
+    Case("Sum", [NCHW, CH], const_inputs=(1,), id="nchw-op-c11"),
+    Case("Sum", [BIG, BIGC], const_inputs=(1,), id="big-c11"),
+    Case("Sum", [NCHW], id="variadic-1"),
+    Case("Sum", [NCHW, CH, NC11], id="variadic-3"),
+    Case("Sum", [np.array([1, 3, 5], np.int64), np.array([4], np.int64), np.array(-2, np.int64)], id="int64"),
+    Case("Mean", [NCHW], id="variadic-1"),
+    Case("Mean", [NCHW, NCHW2], id="same-shape"),
+    Case("Mean", [NCHW, CH, NC11], id="variadic-3"),
     Case("Mod", [np.array([7, -7, 7, -7], np.int64), np.array([3, 3, -3, -3], np.int64)], id="int-python-sign"),
     Case("Mod", [np.array([7.5, -7.5, 7.5], np.float32), np.array([2, 2, -2], np.float32)], {"fmod": 1}, id="fmod"),
 ]

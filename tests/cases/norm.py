@@ -26,6 +26,9 @@ CASES = [
     # Scale/B with leading 1s (as some exporters write them) still mean one value per column.
     Case("LayerNormalization", [r(16, (2, 5, 17)), r(17, (1, 1, 17)), r(18, (1, 17))], {}, const_inputs=(1, 2),
          id="scale-leading-ones"),
+    # Mean and InvStdDev outputs (the reference algorithm; the numba one writes Y only).
+    Case("LayerNormalization", [r(19, (2, 3, 5)), r(20, (3, 5)), r(21, (3, 5))], {"axis": 1, "epsilon": 0.1},
+         n_outputs=3, id="mean-invstd-outputs"),
     Case("InstanceNormalization", [r(13, (2, 13, 7, 9)), r(14, (13,)), r(15, (13,))], {"epsilon": 1e-5},
          const_inputs=(1, 2), id="nchw"),
 ]

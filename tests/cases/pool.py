@@ -35,3 +35,34 @@ CASES = [
     Case("LpPool", [S], {"kernel_shape": [2, 3], "strides": [1, 2], "pads": [1, 0, 0, 1], "p": 2}, id="p2"),
     Case("LpPool", [S], {"kernel_shape": [3, 3], "p": 1}, id="p1"),
 ]
+
+V = rng(7).standard_normal((1, 2, 9, 8)).astype(np.float32)
+V3 = rng(8).standard_normal((1, 2, 9, 7, 8)).astype(np.float32)
+CASES += [
+    # AveragePool with dilations divided by the undilated window span (and cut taps at k, not at the
+    # dilated extent): test_averagepool_2d_dilations and the 3-D dilation tests gave wrong results.
+    Case("AveragePool", [V], {"kernel_shape": [2, 2], "strides": [1, 1], "dilations": [2, 2], "ceil_mode": 1},
+         id="dilated-ceil"),
+    Case("AveragePool", [V], {"kernel_shape": [3, 2], "strides": [2, 3], "dilations": [2, 3], "pads": [2, 1, 1, 1],
+                              "count_include_pad": 1, "ceil_mode": 1}, id="dilated-include-ceil"),
+    Case("AveragePool", [V], {"kernel_shape": [3, 2], "strides": [2, 3], "dilations": [2, 3], "pads": [2, 0, 1, 1]},
+         id="dilated-exclude"),
+    Case("AveragePool", [V3], {"kernel_shape": [2, 3, 2], "strides": [2, 1, 3], "dilations": [2, 2, 3],
+                               "pads": [1, 0, 1, 1, 2, 0], "count_include_pad": 1, "ceil_mode": 1}, id="3d-dilated"),
+    Case("AveragePool", [rng(9).standard_normal((2, 3, 19)).astype(np.float32)],
+         {"kernel_shape": [3], "strides": [2], "dilations": [3], "pads": [2, 1], "count_include_pad": 1}, id="1d-dilated"),
+    Case("MaxPool", [V3], {"kernel_shape": [3, 2, 2], "strides": [2, 2, 1], "dilations": [1, 2, 2],
+                           "pads": [1, 1, 0, 0, 1, 1]}, id="3d-dilated"),
+    # MaxPool's Indices output: flat index into the whole input, row-major or column-major (storage_order=1).
+    Case("MaxPool", [V], {"kernel_shape": [3, 3], "strides": [2, 2], "pads": [1, 1, 1, 1]}, n_outputs=2,
+         id="indices"),
+    Case("MaxPool", [V], {"kernel_shape": [2, 3], "strides": [2, 1], "dilations": [2, 1], "storage_order": 1},
+         n_outputs=2, id="indices-col-major"),
+    Case("MaxPool", [V3], {"kernel_shape": [2, 2, 3], "strides": [2, 2, 2], "storage_order": 1}, n_outputs=2,
+         id="indices-3d-col-major"),
+    Case("LpPool", [V3], {"kernel_shape": [2, 2, 2], "strides": [2, 1, 2], "dilations": [1, 2, 1], "p": 3},
+         id="3d-dilated-p3"),
+    Case("LpPool", [V], {"kernel_shape": [3, 3], "auto_pad": "SAME_LOWER", "strides": [2, 2]}, id="same-lower"),
+    Case("GlobalLpPool", [V], {"p": 3}, id="p3"),
+    Case("GlobalLpPool", [V3], id="3d-default-p"),
+]

@@ -24,6 +24,8 @@ CASES = [
     Case("ReduceL2", [X], {"axes": [-1]}, id="last"),
     Case("ReduceSumSquare", [X], {"axes": [0]}, id="first"),
     Case("ReduceLogSumExp", [X], {"axes": [1]}, id="channels"),
+    Case("ReduceLogSum", [np.abs(X) + 0.1], {"axes": [1]}, id="channels"),
+    Case("ReduceSum", [X, np.array([0, 2], np.int64)], {"keepdims": 0}, const_inputs=(1,), id="axes-input"),
     Case("ArgMax", [X], {"axis": 1}, id="channels"),
     Case("ArgMax", [np.array([[1, 3, 3, 0]], np.float32)], {"axis": -1, "keepdims": 0, "select_last_index": 1},
          id="ties-last"),

@@ -50,3 +50,52 @@ CASES += [
     Case("Resize", [X[:, :, :1, :1], EMPTY, sc(1, 1, 3, 3)], {"mode": "linear",
          "coordinate_transformation_mode": "align_corners"}, const_inputs=(1, 2), id="1x1-align"),
 ]
+
+# Cubic (Keys, cubic_coeff_a), antialias, tf_crop_and_resize, keep_aspect_ratio_policy: the general taps kernel.
+Y = rng(2).standard_normal((1, 3, 8, 10)).astype(np.float32)
+
+
+def roi(*v):
+    return np.array(v, np.float32)
+
+
+CASES += [
+    Case("Resize", [Y, EMPTY, sc(1, 1, 2, 1.5)], {"mode": "cubic"}, const_inputs=(1, 2), id="cubic-up"),
+    Case("Resize", [Y, EMPTY, sc(1, 1, 0.6, 0.8)], {"mode": "cubic"}, const_inputs=(1, 2), id="cubic-down"),
+    # 10 * 0.7 is 6.9999999 in float64 but 7 in float32, where ORT and ONNX's reference compute it
+    Case("Resize", [Y, EMPTY, sc(1, 1, 1.7, 0.7)], {"mode": "cubic", "cubic_coeff_a": -0.5, "exclude_outside": 1},
+         const_inputs=(1, 2), id="cubic-a05-exclude-outside"),
+    Case("Resize", [Y, EMPTY, None, sz(1, 3, 5, 13)], {"mode": "cubic", "coordinate_transformation_mode":
+         "align_corners"}, const_inputs=(1, 3), id="cubic-align-sizes"),
+    Case("Resize", [Y, EMPTY, sc(1, 1, 2, 2)], {"mode": "cubic", "coordinate_transformation_mode": "asymmetric"},
+         const_inputs=(1, 2), id="cubic-asymmetric"),
+    # antialias: the filter widens by 1/scale when downsampling (and is plain linear / cubic when upsampling)
+    Case("Resize", [Y, EMPTY, sc(1, 1, 0.6, 0.35)], {"mode": "linear", "antialias": 1}, const_inputs=(1, 2),
+         id="linear-antialias-down"),
+    Case("Resize", [Y, EMPTY, None, sz(1, 3, 3, 4)], {"mode": "cubic", "antialias": 1}, const_inputs=(1, 3),
+         id="cubic-antialias-sizes"),
+    Case("Resize", [Y, EMPTY, sc(1, 1, 0.5, 1.5)], {"mode": "cubic", "antialias": 1, "exclude_outside": 1},
+         const_inputs=(1, 2), id="cubic-antialias-down-up-exclude"),
+    # tf_crop_and_resize: roi crops in normalised coordinates; outputs outside the input get extrapolation_value
+    Case("Resize", [Y, roi(0, 0, 0.2, 0.3, 1, 1, 0.7, 0.9), None, sz(1, 3, 4, 5)],
+         {"mode": "linear", "coordinate_transformation_mode": "tf_crop_and_resize"}, const_inputs=(1, 3),
+         id="tf-crop-linear"),
+    Case("Resize", [Y, roi(0, 0, -0.23, 0.37, 1, 1, 1.31, 1.63), None, sz(1, 3, 6, 5)],
+         {"mode": "linear", "coordinate_transformation_mode": "tf_crop_and_resize", "extrapolation_value": 10.0},
+         const_inputs=(1, 3), id="tf-crop-extrapolate"),
+    Case("Resize", [Y, roi(0.1, 0.2, 0.9, 1.2), None, sz(5, 1)],
+         {"mode": "nearest", "coordinate_transformation_mode": "tf_crop_and_resize", "axes": [3, 2],
+          "extrapolation_value": -1.0}, const_inputs=(1, 3), id="tf-crop-nearest-axes"),
+    Case("Resize", [Y, roi(0, 0, 0.25, 0.1, 1, 1, 0.75, 0.8), sc(1, 1, 0.5, 0.5)],
+         {"mode": "cubic", "coordinate_transformation_mode": "tf_crop_and_resize"}, const_inputs=(1, 2),
+         id="tf-crop-cubic-scales"),
+    # keep_aspect_ratio_policy: one scale for all resized axes, output round(in * scale)
+    Case("Resize", [Y, EMPTY, None, sz(13, 17)], {"mode": "nearest", "axes": [2, 3],
+         "keep_aspect_ratio_policy": "not_larger"}, const_inputs=(1, 3), id="not-larger"),
+    Case("Resize", [Y, EMPTY, None, sz(5, 3)], {"mode": "linear", "axes": [2, 3],
+         "keep_aspect_ratio_policy": "not_smaller"}, const_inputs=(1, 3), id="not-smaller"),
+    # align_corners with scales: ONNX's length_resized is in * scale, not the floored output size
+    # (test_resize_downsample_scales_linear_align_corners was wrong with the integer length).
+    Case("Resize", [Y, EMPTY, sc(1, 1, 0.6, 0.75)], {"mode": "linear", "coordinate_transformation_mode":
+         "align_corners"}, const_inputs=(1, 2), id="linear-align-fractional-down"),
+]

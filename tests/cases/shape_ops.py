@@ -89,6 +89,9 @@ CASES = [
     Case("DepthToSpace", [rng(5).standard_normal((2, 12, 3, 5)).astype(np.float32)], {"blocksize": 2, "mode": "CRD"},
          id="crd"),
     Case("SpaceToDepth", [rng(6).standard_normal((2, 3, 6, 9)).astype(np.float32)], {"blocksize": 3}, id="b3"),
+    # CRD mode (opset 24) used to be run as DCR: test_spacetodepth_crd_mode_example gave a wrong answer.
+    Case("SpaceToDepth", [rng(6).standard_normal((2, 3, 6, 9)).astype(np.float32)], {"blocksize": 3, "mode": "CRD"},
+         id="b3-crd"),
     Case("GatherElements", [X, rng(7).integers(-13, 13, (2, 4, 7, 9))], {"axis": 1}, const_inputs=(1,), id="channels"),
     Case("NonZero", [np.array([[1, 0, 2], [0, 0, 3]], np.float32)], const_inputs=(0,), id="const"),
 ]

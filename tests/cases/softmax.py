@@ -15,4 +15,8 @@ CASES = [
     Case("LogSoftmax", [ATT], {"axis": 2}, id="middle"),
     Case("Hardmax", [ATT], {"axis": 1}, id="middle"),
     Case("Hardmax", [np.array([[2, 5, 5, 1]], np.float32)], {}, id="first-of-ties"),
+    # opset < 13: normalised over all dims from the axis on (the converter no longer needs the rank for it)
+    Case("Softmax", [ATT], {"axis": 1, "coerce_2d": 1}, id="opset11-coerce-2d"),
+    Case("LogSoftmax", [ATT], {"axis": 2, "coerce_2d": 1}, id="opset11-coerce-2d"),
+    Case("Hardmax", [ATT], {"axis": 1, "coerce_2d": 1}, id="opset11-coerce-2d"),
 ]

@@ -7,6 +7,9 @@ POS = np.abs(rng(2).standard_normal((1, 17, 17, 18)).astype(np.float32)) + np.fl
 # Big enough that the parallel variants really split the buffer into several chunks.
 BIG = rng(3).standard_normal((2, 3, 160, 171)).astype(np.float32) * 4
 f32 = np.float32
+# Inside (-1, 1), the domain of Asin, Acos and Atanh.
+UNIT = rng(4).uniform(-0.99, 0.99, (3, 17, 19)).astype(np.float32)
+SPECIAL = np.array([0.0, -1.5, np.inf, -np.inf, np.nan, 3.0e38, -0.0, np.nan], np.float32)
 
 CASES = [
     Case("Relu", [X], id="odd"),
@@ -50,4 +53,31 @@ CASES = [
     Case("Mish", [X], id="odd"),
     Case("Elu", [X], {"alpha": 0.7}, id="alpha"),
     Case("Selu", [X], id="defaults"),
+    Case("Celu", [X], id="defaults"),
+    Case("Celu", [X], {"alpha": 2.0}, id="alpha"),
+    Case("ThresholdedRelu", [X], id="defaults"),
+    Case("ThresholdedRelu", [X], {"alpha": 2.0}, id="alpha"),
+    Case("Shrink", [X], id="defaults"),
+    Case("Shrink", [X], {"lambd": 1.5, "bias": 1.5}, id="soft"),
+    # Shrink accepts integer tensors (numpy reference): bias 1 moves +-3 to +-2, zeroes |x| <= 2.
+    Case("Shrink", [np.arange(-4, 5, dtype=np.int32)], {"lambd": 2.0, "bias": 1.0}, id="int32"),
+    Case("Swish", [X], id="defaults"),
+    Case("Swish", [X], {"alpha": 0.5}, id="alpha"),
+    Case("Tan", [X * f32(0.4)], id="odd"),
+    Case("Asin", [UNIT], id="unit"),
+    Case("Acos", [UNIT], id="unit"),
+    Case("Atan", [X], id="odd"),
+    Case("Sinh", [X * f32(0.5)], id="odd"),
+    Case("Cosh", [X * f32(0.5)], id="odd"),
+    Case("Asinh", [X], id="odd"),
+    Case("Acosh", [POS + f32(1.0)], id="above-1"),
+    Case("Atanh", [UNIT], id="unit"),
+    Case("IsNaN", [SPECIAL], id="special"),
+    Case("IsInf", [SPECIAL], id="special"),
+    Case("IsInf", [SPECIAL], {"detect_negative": 0}, id="positive"),
+    Case("IsInf", [SPECIAL], {"detect_positive": 0}, id="negative"),
+    Case("IsInf", [np.array([1.0, np.inf, -np.inf, np.nan, 65504.0], np.float16)], id="float16"),
+    # Non-float32 dtypes take the numpy reference: the output keeps the input dtype.
+    Case("Celu", [X.astype(np.float64)], {"alpha": 2.0}, id="float64"),
+    Case("Relu", [np.arange(-3, 4, dtype=np.int8)], id="int8"),
 ]

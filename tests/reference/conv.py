@@ -2,6 +2,7 @@
 bounds checks (no padding, no im2col, no einsum) -- deliberately different code from the OpDef
 references and the kernels."""
 
+import itertools
 import math
 
 import numpy as np
@@ -37,74 +38,81 @@ def _spatial(attrs, x, w):
     return r, ks, st, dl, pads
 
 
+def _same_pads(attrs, sp, ks, st, dl):
+    """Conv auto_pad SAME_*: output ceil(in / stride), the odd padding at the end (UPPER) or start (LOWER)."""
+    r = len(sp)
+    begin, end = [], []
+    for i in range(r):
+        total = max(0, (math.ceil(sp[i] / st[i]) - 1) * st[i] + (ks[i] - 1) * dl[i] + 1 - sp[i])
+        small, big = total // 2, total - total // 2
+        begin.append(small if attrs["auto_pad"] == "SAME_UPPER" else big)
+        end.append(big if attrs["auto_pad"] == "SAME_UPPER" else small)
+    return begin + end
+
+
 def conv(attrs, inputs):
+    """Any spatial rank: every output position, every tap (itertools.product), bounds-checked dot products."""
     x, w = np.asarray(inputs[0], np.float64), np.asarray(inputs[1], np.float64)
     b = inputs[2] if len(inputs) > 2 and inputs[2] is not None else None
     r, ks, st, dl, pads = _spatial(attrs, x, w)
-    if r == 1:  # 1-D: same loops on a height-1 image
-        x, w = x[:, :, None, :], w[:, :, None, :]
-        ks, st, dl, pads = [1] + ks, [1] + st, [1] + dl, [0, pads[0], 0, pads[1]]
     g = int(attrs.get("group", 1))
-    N, C, H, W = x.shape
+    N, C = x.shape[:2]
+    sp = x.shape[2:]
+    if attrs.get("auto_pad") in ("SAME_UPPER", "SAME_LOWER"):
+        pads = _same_pads(attrs, sp, ks, st, dl)
     K, Cg = w.shape[:2]
     Kg = K // g
-    OH = (H + pads[0] + pads[2] - (ks[0] - 1) * dl[0] - 1) // st[0] + 1
-    OW = (W + pads[1] + pads[3] - (ks[1] - 1) * dl[1] - 1) // st[1] + 1
-    y = np.zeros((N, K, OH, OW))
-    for n in range(N):
-        for k in range(K):
-            gi = k // Kg
-            xs = x[n, gi * Cg:(gi + 1) * Cg]
-            for oh in range(OH):
-                for ow in range(OW):
-                    acc = 0.0 if b is None else float(b[k])
-                    for i in range(ks[0]):
-                        ih = oh * st[0] - pads[0] + i * dl[0]
-                        if not 0 <= ih < H:
-                            continue
-                        for j in range(ks[1]):
-                            iw = ow * st[1] - pads[1] + j * dl[1]
-                            if 0 <= iw < W:
-                                acc += float(np.dot(xs[:, ih, iw], w[k, :, i, j]))
-                    y[n, k, oh, ow] = acc
-    y = _act(y, attrs)
-    return [y[:, :, 0, :] if r == 1 else y]
+    out = [(sp[i] + pads[i] + pads[r + i] - (ks[i] - 1) * dl[i] - 1) // st[i] + 1 for i in range(r)]
+    y = np.zeros((N, K) + tuple(out))
+    for n, k in itertools.product(range(N), range(K)):
+        gi = k // Kg
+        xs = x[n, gi * Cg:(gi + 1) * Cg]
+        for pos in itertools.product(*[range(o) for o in out]):
+            acc = 0.0 if b is None else float(b[k])
+            for tap in itertools.product(*[range(kk) for kk in ks]):
+                where = tuple(pos[i] * st[i] - pads[i] + tap[i] * dl[i] for i in range(r))
+                if all(0 <= where[i] < sp[i] for i in range(r)):
+                    acc += float(np.dot(xs[(slice(None),) + where], w[(k, slice(None)) + tap]))
+            y[(n, k) + pos] = acc
+    return [_act(y, attrs)]
 
 
 def conv_transpose(attrs, inputs):
-    """y[n, k, ih*s - pad + i*d, ...] += x[n, c, ih, iw] * w[c, k', i, j]: scatter form, bounds-checked."""
+    """Any spatial rank, scatter form: y[n, k, i*s - pad + j*d] += x[n, c, i] * w[c, k', j], bounds-checked.
+    With output_shape the pads come from ONNX's total_padding = full extent - output_shape, split by floor
+    division (SAME_UPPER: the odd one at the end; otherwise at the start); a negative total widens."""
     x, w = np.asarray(inputs[0], np.float64), np.asarray(inputs[1], np.float64)
     b = inputs[2] if len(inputs) > 2 and inputs[2] is not None else None
     r, ks, st, dl, pads = _spatial(attrs, x, w)
     g = int(attrs.get("group", 1))
     op = list(attrs.get("output_padding") or [0] * r)
-    N, C, H, W = x.shape
+    N, C = x.shape[:2]
+    sp = x.shape[2:]
     Cg, Kg = C // g, w.shape[1]
     K = Kg * g
-    OH = (H - 1) * st[0] - pads[0] - pads[2] + (ks[0] - 1) * dl[0] + 1 + op[0]
-    OW = (W - 1) * st[1] - pads[1] - pads[3] + (ks[1] - 1) * dl[1] + 1 + op[1]
-    if attrs.get("output_shape"):  # ONNX: pads generated from output_shape (NOTSET puts the odd one first)
-        OH, OW = attrs["output_shape"][-2:]
-        tot = [st[0] * (H - 1) + op[0] + (ks[0] - 1) * dl[0] + 1 - OH,
-               st[1] * (W - 1) + op[1] + (ks[1] - 1) * dl[1] + 1 - OW]
-        pads = [tot[0] - tot[0] // 2, tot[1] - tot[1] // 2, tot[0] // 2, tot[1] // 2]
-    y = np.zeros((N, K, OH, OW))
-    for n in range(N):
-        for c in range(C):
-            gi = c // Cg
-            for ih in range(H):
-                for iw in range(W):
-                    v = x[n, c, ih, iw]
-                    for i in range(ks[0]):
-                        oh = ih * st[0] - pads[0] + i * dl[0]
-                        if not 0 <= oh < OH:
-                            continue
-                        for j in range(ks[1]):
-                            ow = iw * st[1] - pads[1] + j * dl[1]
-                            if 0 <= ow < OW:
-                                y[n, gi * Kg:(gi + 1) * Kg, oh, ow] += v * w[c, :, i, j]
+    full = [st[i] * (sp[i] - 1) + op[i] + (ks[i] - 1) * dl[i] + 1 for i in range(r)]
+    out = [full[i] - pads[i] - pads[r + i] for i in range(r)]
+    out_shape = attrs.get("output_shape")
+    if not out_shape and attrs.get("auto_pad") in ("SAME_UPPER", "SAME_LOWER"):
+        out_shape = [sp[i] * st[i] for i in range(r)]
+    if out_shape:
+        out = list(out_shape)[-r:]
+        tot = [full[i] - out[i] for i in range(r)]
+        if attrs.get("auto_pad") == "SAME_UPPER":
+            pads = [t // 2 for t in tot] + [t - t // 2 for t in tot]
+        else:
+            pads = [t - t // 2 for t in tot] + [t // 2 for t in tot]
+    y = np.zeros((N, K) + tuple(out))
+    for n, c in itertools.product(range(N), range(C)):
+        gi = c // Cg
+        for pos in itertools.product(*[range(v) for v in sp]):
+            v = x[(n, c) + pos]
+            for tap in itertools.product(*[range(kk) for kk in ks]):
+                where = tuple(pos[i] * st[i] - pads[i] + tap[i] * dl[i] for i in range(r))
+                if all(0 <= where[i] < out[i] for i in range(r)):
+                    y[(n, slice(gi * Kg, (gi + 1) * Kg)) + where] += v * w[(c, slice(None)) + tap]
     if b is not None:
-        y += np.asarray(b, np.float64)[None, :, None, None]
+        y += np.asarray(b, np.float64).reshape((1, -1) + (1,) * r)
     return [_act(y, attrs)]
 
 

@@ -60,6 +60,8 @@ REFERENCES = {
     "Mul": _bin(lambda p, q: p * q),
     "Div": _bin(_trunc_div),
     "Pow": _bin(lambda p, q: float(p) ** float(q) if p >= 0 or float(q).is_integer() else float("nan")),
+    "Sum": lambda attrs, x: [_fold(x, lambda p, q: p + q)],
+    "Mean": lambda attrs, x: [_fold(x, lambda p, q: p + q) / len(x)],
     "Max": lambda attrs, x: [_fold(x, max)],
     "Min": lambda attrs, x: [_fold(x, min)],
     "PRelu": _bin(lambda p, q: p if p >= 0 else p * q),

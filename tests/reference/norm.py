@@ -27,11 +27,14 @@ def _ln(attrs, x):
     scale = per_col(x[1])
     bias = np.zeros(cols) if len(x) < 3 or x[2] is None else per_col(x[2])
     out = np.empty_like(rows)
+    means, inv_stds = np.empty(rows.shape[0]), np.empty(rows.shape[0])
     for r in range(rows.shape[0]):
         m = rows[r].sum() / rows.shape[1]
         var = ((rows[r] - m) ** 2).sum() / rows.shape[1]
-        out[r] = (rows[r] - m) / np.sqrt(var + eps) * scale + bias
-    return [out.reshape(v.shape)]
+        means[r], inv_stds[r] = m, 1 / np.sqrt(var + eps)
+        out[r] = (rows[r] - m) * inv_stds[r] * scale + bias
+    stat_shape = v.shape[:axis] + (1,) * (v.ndim - axis)  # the optional Mean and InvStdDev outputs
+    return [out.reshape(v.shape), means.reshape(stat_shape), inv_stds.reshape(stat_shape)]
 
 
 def _in(attrs, x):

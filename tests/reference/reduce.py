@@ -67,6 +67,7 @@ REFERENCES = {
     "ReduceL2": lambda attrs, x: _reduce(attrs, x, lambda v: math.sqrt(math.fsum(t * t for t in v))),
     "ReduceSumSquare": lambda attrs, x: _reduce(attrs, x, lambda v: math.fsum(t * t for t in v)),
     "ReduceLogSumExp": lambda attrs, x: _reduce(attrs, x, lambda v: math.log(math.fsum(math.exp(t) for t in v))),
+    "ReduceLogSum": lambda attrs, x: _reduce(attrs, x, lambda v: math.log(math.fsum(v))),
     "ArgMax": lambda attrs, x: _arg(attrs, x, lambda p, q: p > q),
     "ArgMin": lambda attrs, x: _arg(attrs, x, lambda p, q: p < q),
     "CumSum": _cumsum,

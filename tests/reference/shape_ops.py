@@ -4,7 +4,6 @@ independent index maths. Integer tensors work everywhere (shape arithmetic)."""
 
 import numpy as np
 
-ONNX_DTYPES = {1: np.float32, 6: np.int32, 7: np.int64, 9: np.bool_, 11: np.float64}
 
 
 def _reshape(attrs, x):
@@ -215,7 +214,10 @@ def _s2d(attrs, x):
     out = np.empty((n, c * b * b, h // b, w // b), a.dtype)
     for idx in np.ndindex(*out.shape):
         nn, cc, hh, ww = idx
-        blk, src_c = divmod(cc, c)
+        if attrs.get("mode", "DCR") == "DCR":  # output channel = (bi * b + bj) * C + c
+            blk, src_c = divmod(cc, c)
+        else:  # CRD: output channel = c * b * b + bi * b + bj
+            src_c, blk = divmod(cc, b * b)
         out[idx] = a[nn, src_c, hh * b + blk // b, ww * b + blk % b]
     return [out]
 
@@ -254,7 +256,6 @@ REFERENCES = {
     "Slice": _slice,
     "Shape": lambda attrs, x: [np.array(np.shape(x[0])[attrs.get("start", 0):attrs.get("end", None)], np.int64)],
     "Size": lambda attrs, x: [np.array(np.size(x[0]), np.int64)],
-    "Cast": lambda attrs, x: [np.asarray(x[0]).astype(ONNX_DTYPES[attrs["to"]])],
     "ConstantOfShape": _cos,
     "Range": _range,
     "Gather": _gather,

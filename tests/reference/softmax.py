@@ -5,8 +5,16 @@ import math
 import numpy as np
 
 
+def _coerced(attrs, a):
+    """Opset < 13 (`coerce_2d`): [dims before axis, dims from axis on] as a 2-D array, normalised over axis 1."""
+    axis = attrs.get("axis", -1) % a.ndim
+    return a.reshape(int(np.prod(a.shape[:axis])), -1)
+
+
 def _softmax(attrs, x, log):
     a = np.asarray(x[0], np.float64)
+    if attrs.get("coerce_2d"):
+        return [_softmax({"axis": 1}, [_coerced(attrs, a)], log)[0].reshape(a.shape)]
     axis = attrs.get("axis", -1) % a.ndim
     moved = np.moveaxis(a, axis, -1)
     out = np.empty_like(moved)
@@ -21,6 +29,8 @@ def _softmax(attrs, x, log):
 
 def _hardmax(attrs, x):
     a = np.asarray(x[0])
+    if attrs.get("coerce_2d"):
+        return [_hardmax({"axis": 1}, [_coerced(attrs, a)])[0].reshape(a.shape)]
     axis = attrs.get("axis", -1) % a.ndim
     moved = np.moveaxis(a, axis, -1)
     out = np.zeros_like(moved)

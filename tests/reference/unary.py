@@ -18,6 +18,23 @@ def _clip(attrs, x):
 _erf = np.vectorize(math.erf)
 
 
+def _each(x, fn, otype=float):
+    """fn on every element of x[0] as a Python float."""
+    return np.vectorize(fn, otypes=[otype])(_f(x[0]))
+
+
+def _shrink(v, lambd, bias):
+    if v > lambd:
+        return v - bias
+    if v < -lambd:
+        return v + bias
+    return 0.0
+
+
+def _sigmoid(t):
+    return 1 / (1 + math.exp(-t)) if t >= 0 else math.exp(t) / (1 + math.exp(t))
+
+
 def _gelu(attrs, x):
     v = _f(x[0])
     if attrs.get("approximate", "none") == "tanh":
@@ -54,4 +71,20 @@ REFERENCES = {
     "Elu": lambda attrs, x: [np.vectorize(lambda v: v if v >= 0 else attrs.get("alpha", 1.0) * math.expm1(v))(_f(x[0]))],
     "Selu": lambda attrs, x: [np.vectorize(lambda v: attrs.get("gamma", 1.0507009873554805) * (
         v if v > 0 else attrs.get("alpha", 1.6732632423543772) * math.expm1(v)))(_f(x[0]))],
+    "Celu": lambda attrs, x: [_each(x, lambda v: v if v > 0 else attrs.get("alpha", 1.0) * math.expm1(v / attrs.get("alpha", 1.0)))],
+    "ThresholdedRelu": lambda attrs, x: [_each(x, lambda v: v if v > attrs.get("alpha", 1.0) else 0.0)],
+    "Shrink": lambda attrs, x: [_each(x, lambda v: _shrink(v, attrs.get("lambd", 0.5), attrs.get("bias", 0.0)))],
+    "Swish": lambda attrs, x: [_each(x, lambda v: v * _sigmoid(attrs.get("alpha", 1.0) * v))],
+    "Tan": lambda attrs, x: [_each(x, math.tan)],
+    "Asin": lambda attrs, x: [_each(x, math.asin)],
+    "Acos": lambda attrs, x: [_each(x, math.acos)],
+    "Atan": lambda attrs, x: [_each(x, math.atan)],
+    "Sinh": lambda attrs, x: [_each(x, math.sinh)],
+    "Cosh": lambda attrs, x: [_each(x, math.cosh)],
+    "Asinh": lambda attrs, x: [_each(x, math.asinh)],
+    "Acosh": lambda attrs, x: [_each(x, math.acosh)],
+    "Atanh": lambda attrs, x: [_each(x, math.atanh)],
+    "IsNaN": lambda attrs, x: [_each(x, math.isnan, bool)],
+    "IsInf": lambda attrs, x: [_each(x, lambda v: math.isinf(v) and bool(
+        attrs.get("detect_positive", 1) if v > 0 else attrs.get("detect_negative", 1)), bool)],
 }
