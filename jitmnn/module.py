@@ -7,6 +7,7 @@ nor chooses anything. Clones share the Model and own their arenas; `close()` giv
 from __future__ import annotations
 
 import threading
+import weakref
 
 import numpy as np
 
@@ -99,6 +100,11 @@ class Module:
         self.config = config
         self._arena = Arena(config.memory)
         self._root = Segment(model, model.graph, config, self._arena, lambda: Arena(config.memory))
+        # One Module shared by threads: the creating thread runs on self._root, every other thread on a
+        # segment (plans, arena) of its own, kept in thread-local storage and given back when it ends.
+        self._owner = threading.get_ident()
+        self._local = threading.local()
+        self._thread_roots = weakref.WeakSet()
         self._closed = False
         self.runs = 0
         graph = model.graph
@@ -112,9 +118,10 @@ class Module:
         self._check_open()
         arrays = self._check_inputs(inputs)
         threads.use(self.config.num_threads)
-        result = self._root.run(arrays)
+        root = self._thread_root()
+        result = root.run(arrays)
         self.runs += 1
-        if any(seg.current and seg.current[0].stores_fp16 for seg in self._root.segments()):
+        if any(seg.current and seg.current[0].stores_fp16 for seg in root.segments()):
             _check_fp16_range(result, arrays)
         return result
 
@@ -125,7 +132,8 @@ class Module:
 
         self.run(inputs)  # plan, bind, compile
         arrays = self._check_inputs(inputs)
-        plan, steps, in_views, _ = self._root.bind({k: v.shape for k, v in arrays.items()}, arrays)
+        root = self._thread_root()
+        plan, steps, in_views, _ = root.bind({k: v.shape for k, v in arrays.items()}, arrays)
         for name, view in in_views.items():
             np.copyto(view, arrays[name])
         times = [[] for _ in steps]
@@ -136,7 +144,7 @@ class Module:
                 times[i].append((time.perf_counter() - t0) * 1e3)
         algs = {s.node.name: (s.node.op, s.algorithm) for s in plan.steps}
         rows = [(s.name, *algs[s.name], float(np.median(t))) for s, t in zip(steps, times)]
-        self._arena.after_run()
+        root.arena.after_run()
         return rows
 
     def prepare(self, input_shapes: dict):
@@ -185,6 +193,8 @@ class Module:
         """Give the arena and plans back. Weights stay mapped while any clone still uses them."""
         self._closed = True
         self._root.release()
+        for root in list(self._thread_roots):
+            root.release()
 
     def __enter__(self):
         return self
@@ -240,6 +250,19 @@ class Module:
                 raise InputError(f"input {name!r} contains NaN or inf")
             arrays[name] = a
         return arrays
+
+    def _thread_root(self) -> Segment:
+        """The calling thread's segment: concurrent run() calls on one Module never share an arena."""
+        if threading.get_ident() == self._owner:
+            return self._root
+        root = getattr(self._local, "root", None)
+        if root is None:
+            config = self.config
+            root = Segment(self._model, self._model.graph, config, Arena(config.memory), lambda: Arena(config.memory))
+            root.keyed = set(self._root.keyed)
+            self._local.root = root
+            self._thread_roots.add(root)
+        return root
 
     def _last_plan(self):
         plan = self._root.last_plan()

@@ -212,7 +212,10 @@ def choose(ctx, config, candidates: dict):
         lean.sort(key=lambda t: (t[0], t[1]))
         return lean[0][2], f"memory=low: every algorithm needs a weight copy; {lean[0][2].name} needs least", []
     if not considered:
-        return candidates["reference"], "only the numpy reference applies", []
+        others = [a for a in candidates.values() if a.name != "reference"]
+        why = "; ".join(f"{a.name} does not apply ({a.doc})" if a.doc else f"{a.name} does not apply"
+                        for a in others if not a.applies(ctx))
+        return candidates["reference"], "only the numpy reference applies" + (f": {why}" if why else ""), []
     if lean_only and len(considered) > 1:
         # memory=low/precision=low: least extra weight memory first (a hybrid kernel beats an fp32 copy of
         # compressed weights, however small the copy), then speed among the equally lean.

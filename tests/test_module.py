@@ -130,3 +130,47 @@ def test_explain_names_every_layer_and_its_algorithm():
     assert "numba" in text
     e = m.explain({"x": (1, 3, 8, 8)})
     assert len(e.layers) == 4 and all(layer["reason"] for layer in e.layers)
+
+
+def _conv_model():
+    rng = np.random.default_rng(7)
+    nodes = [Node("c1", "Conv", ["x", "w1", "b1"], ["a"], {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]}),
+             Node("r1", "Relu", ["a"], ["b"]),
+             Node("c2", "Conv", ["b", "w2"], ["y"], {"kernel_shape": [1, 1]})]
+    consts = {"w1": rng.standard_normal((8, 3, 3, 3)).astype(np.float32),
+              "b1": rng.standard_normal(8).astype(np.float32),
+              "w2": rng.standard_normal((4, 8, 1, 1)).astype(np.float32)}
+    return Graph("convs", nodes, [TensorInfo("x", (1, 3, None, None))], ["y"], consts)
+
+
+@pytest.mark.parametrize("memory", ["low", "normal"])
+def test_one_module_shared_by_threads_gives_the_single_thread_results(memory):
+    """Concurrent run() calls on one Module (no clones) are correct: each thread runs on an arena of its own.
+    Before, two threads wrote into the same arena and 40 of 40 runs came back wrong, silently."""
+    import threading
+
+    m = jitmnn.from_graph(_conv_model(), memory=memory)
+    inputs = [_x(h=12 + (i % 3), w=12, seed=i) for i in range(24)]
+    want = [m.run({"x": x})["y"] for x in inputs]
+    got: dict = {}
+    errors = []
+
+    def worker(k):
+        try:
+            for rep in range(3):
+                for i in range(k, len(inputs), 2):
+                    got[(i, rep)] = m.run({"x": inputs[i]})["y"]
+        except Exception as e:  # surfaced below, with the thread's failure
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert len(got) == 3 * len(inputs)
+    for (i, _), y in got.items():
+        np.testing.assert_array_equal(y, want[i])
+    m.close()
+    assert all(root.current is None for root in m._thread_roots)

@@ -41,7 +41,7 @@ ONNX_DTYPES = {
     16: "bfloat16", 17: "float8_e4m3fn", 18: "float8_e4m3fnuz", 19: "float8_e5m2", 20: "float8_e5m2fnuz",
     21: "uint4", 22: "int4", 23: "float4_e2m1fn", 24: "float8_e8m0fnu", 25: "uint2", 26: "int2",
 }
-import ml_dtypes  # noqa: E402,F401  (registers bfloat16, float8_*, int4/uint4, float4_e2m1 with numpy)
+
 # Stored weight dtypes: half-precision ONNX constants are widened (the runtime computes in fp32);
 # the converter's own fp16/bf16 options are the way to store them compactly.
 WIDEN_CONSTANTS = {"float16": "float32", "bfloat16": "float32"}
@@ -181,6 +181,12 @@ def _with_defaults(node, imp):
     if node.op == "DepthToSpace" and attrs["mode"] not in ("DCR", "CRD"):
         _fail(node, f"mode={attrs['mode']!r} is not DCR or CRD")
     return [_ir(node, attrs=attrs)]
+
+
+@converts("DFT", opsets=(17, 19))
+def _dft_17(node, imp):
+    """DFT-17 takes its axis as an attribute defaulting to 1 (DFT-20: an input defaulting to -2): written out."""
+    return [_ir(node, attrs={"axis": 1, **node.attrs})]
 
 
 @converts("RoiAlign", opsets=(10, 15))
@@ -640,7 +646,7 @@ def _free_names(g) -> list:
     return free
 
 
-@converts("If", "Loop", "Scan")
+@converts("If", "Loop", "Scan", "ai.onnx.preview::FlexAttention")
 def _control_flow(node, imp):
     """Subgraph ops: each GRAPH attribute is kept as the serialized ONNX graph (base64, since attributes are
     JSON in the .jmnn header), and the values the bodies read from the enclosing graph become extra inputs
@@ -751,6 +757,8 @@ def import_onnx(src, check_runtime: bool = True, warnings: list | None = None) -
     Raises UnsupportedOpError naming every op type that has no converter (and, with check_runtime,
     every converted op the runtime registry lacks), and ConversionError for unsupported attributes."""
     from onnx import numpy_helper
+
+    import ml_dtypes  # noqa: F401  (registers bfloat16, float8_*, int4, ... with numpy by name)
 
     from .checks import unsupported_ops
 

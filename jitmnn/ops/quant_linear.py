@@ -15,17 +15,18 @@ kernels do not take, and QDQ models spend their time in the float ops between th
 
 from __future__ import annotations
 
-import ml_dtypes
 import numpy as np
 
 from ..errors import ShapeError
 from . import _util as U
 from .conv import _spatial_attrs
 from .elementwise import broadcast_shape
+from ._dtypes import Lazy
+from ._dtypes import ml as ml_dtypes
 from .registry import OpDef, register_op
 
 # ONNX TensorProto element type -> numpy dtype, for the types quantization touches.
-ONNX_TYPES = {
+ONNX_TYPES = Lazy(lambda: {
     1: np.dtype(np.float32), 2: np.dtype(np.uint8), 3: np.dtype(np.int8), 4: np.dtype(np.uint16),
     5: np.dtype(np.int16), 6: np.dtype(np.int32), 7: np.dtype(np.int64), 10: np.dtype(np.float16),
     11: np.dtype(np.float64), 16: np.dtype(ml_dtypes.bfloat16), 17: np.dtype(ml_dtypes.float8_e4m3fn),
@@ -33,16 +34,16 @@ ONNX_TYPES = {
     20: np.dtype(ml_dtypes.float8_e5m2fnuz), 21: np.dtype(ml_dtypes.uint4), 22: np.dtype(ml_dtypes.int4),
     23: np.dtype(ml_dtypes.float4_e2m1fn), 24: np.dtype(ml_dtypes.float8_e8m0fnu), 25: np.dtype(ml_dtypes.uint2),
     26: np.dtype(ml_dtypes.int2), 27: np.dtype(ml_dtypes.float6_e2m3fn), 28: np.dtype(ml_dtypes.float6_e3m2fn),
-}
-_INT_TARGETS = {np.dtype(t) for t in (np.uint8, np.int8, np.uint16, np.int16, ml_dtypes.uint4, ml_dtypes.int4,
-                                      ml_dtypes.uint2, ml_dtypes.int2)}
+})
+_INT_TARGETS = Lazy(lambda: {np.dtype(t) for t in (np.uint8, np.int8, np.uint16, np.int16, ml_dtypes.uint4,
+                                                  ml_dtypes.int4, ml_dtypes.uint2, ml_dtypes.int2)})
 # float8 targets honour `saturate`; the 4/6-bit floats have no inf/NaN, so they always saturate.
-_FLOAT8_TARGETS = {np.dtype(t) for t in (ml_dtypes.float8_e4m3fn, ml_dtypes.float8_e4m3fnuz, ml_dtypes.float8_e5m2,
-                                         ml_dtypes.float8_e5m2fnuz)}
-_SMALL_FLOAT_TARGETS = {np.dtype(t) for t in (ml_dtypes.float4_e2m1fn, ml_dtypes.float6_e2m3fn,
-                                              ml_dtypes.float6_e3m2fn)}
-_DEQUANT_SOURCES = _INT_TARGETS | _FLOAT8_TARGETS | _SMALL_FLOAT_TARGETS | {np.dtype(np.int32)}
-_FLOAT_OUT = {np.dtype(np.float32), np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16)}
+_FLOAT8_TARGETS = Lazy(lambda: {np.dtype(t) for t in (ml_dtypes.float8_e4m3fn, ml_dtypes.float8_e4m3fnuz,
+                                                     ml_dtypes.float8_e5m2, ml_dtypes.float8_e5m2fnuz)})
+_SMALL_FLOAT_TARGETS = Lazy(lambda: {np.dtype(t) for t in (ml_dtypes.float4_e2m1fn, ml_dtypes.float6_e2m3fn,
+                                                          ml_dtypes.float6_e3m2fn)})
+_DEQUANT_SOURCES = Lazy(lambda: _INT_TARGETS | _FLOAT8_TARGETS | _SMALL_FLOAT_TARGETS | {np.dtype(np.int32)})
+_FLOAT_OUT = Lazy(lambda: {np.dtype(np.float32), np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16)})
 
 
 def onnx_dtype(node, attr: str, code) -> np.dtype:

@@ -15,17 +15,23 @@ numpy loop. (This module registers Cast after shape_ops.py's older definition an
 
 from __future__ import annotations
 
-import ml_dtypes
 import numpy as np
 
 from ..converter.onnx_import import ONNX_DTYPES
 from ..errors import ShapeError
+from ._dtypes import Lazy
+from ._dtypes import ml as ml_dtypes
 from .registry import OpDef, register_op
 
 # ONNX element types whose cast honours `saturate`
-_SATURATING = frozenset(np.dtype(getattr(ml_dtypes, n)) for n in
-                        ("float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz"))
-_E8M0 = np.dtype(ml_dtypes.float8_e8m0fnu)
+_SATURATING = Lazy(lambda: frozenset(np.dtype(getattr(ml_dtypes, n)) for n in
+                                     ("float8_e4m3fn", "float8_e4m3fnuz", "float8_e5m2", "float8_e5m2fnuz")))
+
+
+def _e8m0() -> np.dtype:
+    return np.dtype(ml_dtypes.float8_e8m0fnu)
+
+
 _ROUND_MODES = ("up", "down", "nearest")
 _NUMPY_FLOATS = frozenset(np.dtype(t) for t in (np.float16, np.float32, np.float64))
 
@@ -74,14 +80,14 @@ def _to_e8m0(x: np.ndarray, saturate: int, round_mode: str) -> np.ndarray:
     if saturate:
         code = np.minimum(code, 0xFE)
     code = np.where(special, 0xFF, code)  # without saturate, a carry out of 0xFE is NaN as well
-    return code.astype(np.uint8).view(_E8M0)
+    return code.astype(np.uint8).view(_e8m0())
 
 
 def cast_array(x, target: np.dtype, saturate: int = 1, round_mode: str = "up") -> np.ndarray:
     x = np.asarray(x)
     if x.dtype == target:
         return x.copy()
-    if target == _E8M0:
+    if target == _e8m0():
         return _to_e8m0(x, saturate, round_mode)
     if saturate and target in _SATURATING:
         return _saturate_float8(x, target)
