@@ -8,14 +8,17 @@ from __future__ import annotations
 import base64
 import functools
 import threading
+from collections import OrderedDict
 
 import numpy as np
 
 from ..errors import ShapeError
 from .registry import OpDef, RunTimeValuesNeeded, register_op
 
-_BODIES: dict = {}  # (body key, input signature) -> Module
+_BODIES: OrderedDict = OrderedDict()  # (body key, input signature) -> Module, least recently used first
 _LOCK = threading.Lock()
+# Bodies kept converted and planned at once; an evicted one is converted again when next run.
+MAX_BODIES = 64
 
 
 @functools.lru_cache(maxsize=256)
@@ -31,9 +34,11 @@ def _body_module(encoded: str, opset: int, feeds: dict):
     """The jitmnn module running this body for inputs of these dtypes and ranks (converted once)."""
     signature = tuple((n, a.dtype.str, a.ndim) for n, a in feeds.items())
     key = (hash(encoded), encoded[:64], opset, signature)
-    module = _BODIES.get(key)
-    if module is not None:
-        return module
+    with _LOCK:
+        module = _BODIES.get(key)
+        if module is not None:
+            _BODIES.move_to_end(key)
+            return module
     import onnx
     from onnx import helper
 
@@ -48,8 +53,10 @@ def _body_module(encoded: str, opset: int, feeds: dict):
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", int(opset))])
     module = from_graph(onnx_to_graph(model))
     with _LOCK:
-        _BODIES.setdefault(key, module)
-    return _BODIES[key]
+        module = _BODIES.setdefault(key, module)
+        while len(_BODIES) > MAX_BODIES:
+            _BODIES.popitem(last=False)
+    return module
 
 
 def _run_body(node, attr: str, values: list) -> list:
