@@ -1,0 +1,94 @@
+"""jitmnn's own packed GEMM (kernels/gemm.py: 8x32 AVX-512 micro-kernel) next to numpy's BLAS, 1 thread, on
+the compute-core issue's 256x2304x196 (a 3x3x256 conv on a 14x14 map) and other conv-shaped GEMMs; then whole
+models with every Conv forced to the "packed" algorithm vs the default plan, interleaved in one process.
+The BLAS variables are unset for this run (timing_env), so numpy runs OpenBLAS's SkylakeX kernel.
+
+    .venv/bin/python benchmarks/gemm.py [--models resnet18,resnet50] [--keep-env]"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+SHAPES = [(256, 2304, 196), (64, 576, 3136), (512, 4608, 49), (128, 1152, 784)]
+
+
+def _median_ms(fn, min_time=0.5, min_runs=5):
+    fn()
+    times = []
+    start = time.perf_counter()
+    while len(times) < min_runs or time.perf_counter() - start < min_time:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times)) * 1e3
+
+
+def gemm_table():
+    from threadpoolctl import threadpool_limits
+
+    from jitmnn.kernels import gemm as G
+
+    rng = np.random.default_rng(0)
+    print(f"{'M x K x N':<18} {'jitmnn GF/s':>12} {'(kernel only)':>14} {'numpy GF/s':>11} {'ratio':>7}  max rel err")
+    for m, k, n in SHAPES:
+        a = rng.standard_normal((m, k)).astype(np.float32)
+        b = rng.standard_normal((k, n)).astype(np.float32)
+        ap, bp = G.pack_a(a), np.empty(G.packed_b_size(k, n), np.float32)
+        tile, c = np.empty(G.MR * G.NR, np.float32), np.empty((m, n), np.float32)
+        flop = 2.0 * m * k * n
+        t_full = _median_ms(lambda: G.gemm(ap, m, k, b, c, bp, tile))
+        t_kernel = _median_ms(lambda: G._gemm_packed(ap, bp, m, k, n, c.reshape(-1), tile))
+        with threadpool_limits(1):
+            t_np = _median_ms(lambda: a @ b)
+        G.gemm(ap, m, k, b, c, bp, tile)
+        ref = a.astype(np.float64) @ b.astype(np.float64)
+        err = float(np.abs(c - ref).max() / max(1.0, np.abs(ref).max()))
+        print(f"{m}x{k}x{n:<8} {flop / t_full / 1e6:>12.1f} {flop / t_kernel / 1e6:>14.1f} {flop / t_np / 1e6:>11.1f}"
+              f" {t_full / t_np:>7.2f}  {err:.1e}")
+
+
+def model_table(models):
+    import jitmnn
+    from jitmnn.models import prepare_model, sample_input
+
+    work = tempfile.mkdtemp(prefix="jitmnn-gemm-")
+    print(f"\n{'model':<14} {'default ms':>11} {'Conv=packed ms':>15} {'ratio':>7}  max |diff|")
+    for name in models:
+        _, path = prepare_model(name, work)
+        x = sample_input(name)
+        feed = {"input": x} if isinstance(x, np.ndarray) else x
+        default = jitmnn.load(path, num_threads=1)
+        packed = jitmnn.load(path, num_threads=1, overrides={"Conv": "packed"})
+        y0, y1 = default.run(feed), packed.run(feed)
+        diff = max(float(np.abs(y0[k] - y1[k]).max()) for k in y0)
+        td, tp = [], []
+        for _ in range(15):  # interleaved, so load drifts hit both
+            td.append(_median_ms(lambda: default.run(feed), min_time=0.0, min_runs=1))
+            tp.append(_median_ms(lambda: packed.run(feed), min_time=0.0, min_runs=1))
+        d, p = float(np.median(td)), float(np.median(tp))
+        print(f"{name:<14} {d:>11.2f} {p:>15.2f} {p / d:>7.2f}  {diff:.1e}")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--models", default="resnet18,resnet50")
+    ap.add_argument("--keep-env", action="store_true", help="keep OPENBLAS_CORETYPE etc. (see timing_env.py)")
+    args = ap.parse_args()
+    if not args.keep_env:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from timing_env import reexec_for_timing
+
+        reexec_for_timing(threads=1)
+    gemm_table()
+    if args.models:
+        model_table(args.models.split(","))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,196 @@
+"""jitmnn's own float32 GEMM in the BLIS/MLAS shape: C[M, N] = A[M, K] @ B[K, N].
+
+A (the weights of a conv or MatMul) is packed once into row panels of MR=8 rows, K-major (pack_a); B (the
+activations) is packed per call into column panels of NR=32 columns (pack_b). The micro-kernel keeps an 8 x 32
+tile of C in 16 zmm accumulators (kernels/simd.py) and runs one broadcast and two FMAs per row and k: the
+register blocking of BLIS's AVX-512 kernels (Van Zee & van de Geijn, "BLIS", TOMS 2015). K is split into
+KC-deep slabs so a B panel (KC x 32 floats = 32 KB) stays in L1 while every A panel streams past it.
+
+Shapes and buffer sizes are checked in the wrappers; the kernels index without bounds checks."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._jit import kernel
+from .simd import vadd, vbroadcast, vfma, vload, vstore, vzero
+
+MR = 8
+NR = 32
+KC = 256
+
+
+def packed_a_size(m: int, k: int) -> int:
+    return -(-m // MR) * k * MR
+
+
+def packed_b_size(k: int, n: int) -> int:
+    return -(-n // NR) * k * NR
+
+
+@kernel
+def _pack_a(a, m, k, out):
+    """out[(i // MR) * k * MR + kk * MR + i % MR] = a[i, kk]; rows past m are zero."""
+    for mb in range((m + MR - 1) // MR):
+        base = mb * k * MR
+        for kk in range(k):
+            for r in range(MR):
+                i = mb * MR + r
+                out[base + kk * MR + r] = a[i, kk] if i < m else np.float32(0.0)
+
+
+@kernel
+def _pack_b(b, k, n, out):
+    """out[(j // NR) * k * NR + kk * NR + j % NR] = b[kk * n + j] (b flat, row-major); columns past n are
+    zero. Whole panels move two vectors per row."""
+    for nb in range((n + NR - 1) // NR):
+        base = nb * k * NR
+        j0 = nb * NR
+        width = min(NR, n - j0)
+        if width == NR:
+            for kk in range(k):
+                src = kk * n + j0
+                row = base + kk * NR
+                vstore(out, row, vload(b, src))
+                vstore(out, row + 16, vload(b, src + 16))
+        else:
+            for kk in range(k):
+                row = base + kk * NR
+                for c in range(width):
+                    out[row + c] = b[kk * n + j0 + c]
+                for c in range(width, NR):
+                    out[row + c] = np.float32(0.0)
+
+
+@kernel
+def _micro_8x32(ap, a_off, bp, b_off, kc, tile):
+    """tile[8 * 32] = A panel (kc x 8) times B panel (kc x 32): 16 accumulators, 2 loads + 8 broadcasts per k."""
+    c00 = vzero()
+    c01 = vzero()
+    c10 = vzero()
+    c11 = vzero()
+    c20 = vzero()
+    c21 = vzero()
+    c30 = vzero()
+    c31 = vzero()
+    c40 = vzero()
+    c41 = vzero()
+    c50 = vzero()
+    c51 = vzero()
+    c60 = vzero()
+    c61 = vzero()
+    c70 = vzero()
+    c71 = vzero()
+    for kk in range(kc):
+        bo = b_off + kk * NR
+        b0 = vload(bp, bo)
+        b1 = vload(bp, bo + 16)
+        ao = a_off + kk * MR
+        a = vbroadcast(ap, ao)
+        c00 = vfma(a, b0, c00)
+        c01 = vfma(a, b1, c01)
+        a = vbroadcast(ap, ao + 1)
+        c10 = vfma(a, b0, c10)
+        c11 = vfma(a, b1, c11)
+        a = vbroadcast(ap, ao + 2)
+        c20 = vfma(a, b0, c20)
+        c21 = vfma(a, b1, c21)
+        a = vbroadcast(ap, ao + 3)
+        c30 = vfma(a, b0, c30)
+        c31 = vfma(a, b1, c31)
+        a = vbroadcast(ap, ao + 4)
+        c40 = vfma(a, b0, c40)
+        c41 = vfma(a, b1, c41)
+        a = vbroadcast(ap, ao + 5)
+        c50 = vfma(a, b0, c50)
+        c51 = vfma(a, b1, c51)
+        a = vbroadcast(ap, ao + 6)
+        c60 = vfma(a, b0, c60)
+        c61 = vfma(a, b1, c61)
+        a = vbroadcast(ap, ao + 7)
+        c70 = vfma(a, b0, c70)
+        c71 = vfma(a, b1, c71)
+    vstore(tile, 0, c00)
+    vstore(tile, 16, c01)
+    vstore(tile, 32, c10)
+    vstore(tile, 48, c11)
+    vstore(tile, 64, c20)
+    vstore(tile, 80, c21)
+    vstore(tile, 96, c30)
+    vstore(tile, 112, c31)
+    vstore(tile, 128, c40)
+    vstore(tile, 144, c41)
+    vstore(tile, 160, c50)
+    vstore(tile, 176, c51)
+    vstore(tile, 192, c60)
+    vstore(tile, 208, c61)
+    vstore(tile, 224, c70)
+    vstore(tile, 240, c71)
+
+
+@kernel
+def _gemm_packed(ap, bp, m, k, n, c, tile):
+    """c[m, n] (flat, row-major) = A @ B from the packed panels; tile: 8 * 32 float32 scratch."""
+    nmb = (m + MR - 1) // MR
+    nnb = (n + NR - 1) // NR
+    for k0 in range(0, k, KC):
+        kc = min(KC, k - k0)
+        for nb in range(nnb):
+            j0 = nb * NR
+            width = min(NR, n - j0)
+            b_off = nb * k * NR + k0 * NR
+            for mb in range(nmb):
+                i0 = mb * MR
+                rows = min(MR, m - i0)
+                _micro_8x32(ap, mb * k * MR + k0 * MR, bp, b_off, kc, tile)
+                if rows == MR and width == NR:
+                    for r in range(MR):
+                        at = (i0 + r) * n + j0
+                        if k0 == 0:
+                            vstore(c, at, vload(tile, r * NR))
+                            vstore(c, at + 16, vload(tile, r * NR + 16))
+                        else:
+                            vstore(c, at, vadd(vload(c, at), vload(tile, r * NR)))
+                            vstore(c, at + 16, vadd(vload(c, at + 16), vload(tile, r * NR + 16)))
+                else:
+                    for r in range(rows):
+                        at = (i0 + r) * n + j0
+                        for cc in range(width):
+                            if k0 == 0:
+                                c[at + cc] = tile[r * NR + cc]
+                            else:
+                                c[at + cc] += tile[r * NR + cc]
+
+
+# ----- checked wrappers -----------------------------------------------------------------------------------
+def pack_a(a: np.ndarray) -> np.ndarray:
+    """The weights [M, K] as MR-row panels (done once, at prepare)."""
+    a = np.ascontiguousarray(a, np.float32)
+    if a.ndim != 2:
+        raise ValueError(f"pack_a takes a 2-D array, got shape {a.shape}")
+    m, k = a.shape
+    out = np.empty(packed_a_size(m, k), np.float32)
+    _pack_a(a, m, k, out)
+    return out
+
+
+def pack_b(b: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """The activations [K, N] as NR-column panels, into `out` (scratch of packed_b_size(K, N) floats)."""
+    k, n = b.shape
+    if b.dtype != np.float32 or out.dtype != np.float32 or out.size < packed_b_size(k, n) \
+            or not b.flags.c_contiguous:
+        raise ValueError(f"pack_b: b {b.dtype} {b.shape} (C-contiguous) needs float32 scratch of "
+                         f"{packed_b_size(k, n)}, got {out.dtype} {out.size}")
+    _pack_b(b.reshape(-1), k, n, out)
+    return out
+
+
+def gemm(ap: np.ndarray, m: int, k: int, b: np.ndarray, c: np.ndarray, bp: np.ndarray, tile: np.ndarray) -> None:
+    """c[m, n] = A @ b, with A packed by pack_a; bp and tile are scratch (pack_b's size, MR * NR floats)."""
+    kb, n = b.shape
+    if kb != k or ap.size != packed_a_size(m, k) or c.shape != (m, n) or not c.flags.c_contiguous \
+            or c.dtype != np.float32 or tile.size < MR * NR or tile.dtype != np.float32:
+        raise ValueError(f"gemm: A packed for {m}x{k} ({ap.size}), b {b.shape}, c {c.shape} {c.dtype}, "
+                         f"tile {tile.size}")
+    pack_b(b, bp)
+    _gemm_packed(ap, bp, m, k, n, c.reshape(-1), tile)
