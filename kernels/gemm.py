@@ -1,10 +1,12 @@
 """jitmnn's own float32 GEMM in the BLIS/MLAS shape: C[M, N] = A[M, K] @ B[K, N].
 
 A (the weights of a conv or MatMul) is packed once into row panels of MR=8 rows, K-major (pack_a); B (the
-activations) is packed per call into column panels of NR=32 columns (pack_b). The micro-kernel keeps an 8 x 32
+activations, e.g. an im2col tile) is read in place, 32 columns at a time, and only a partial last panel is
+packed (zero-padded). The micro-kernel keeps an 8 x 32
 tile of C in 16 zmm accumulators (kernels/simd.py) and runs one broadcast and two FMAs per row and k: the
 register blocking of BLIS's AVX-512 kernels (Van Zee & van de Geijn, "BLIS", TOMS 2015). K is split into
-KC-deep slabs so a B panel (KC x 32 floats = 32 KB) stays in L1 while every A panel streams past it.
+KC-deep slabs so a B panel (KC x 32 floats = 32 KB) stays in L1 while every A panel streams past it. Reading
+B in place instead of packing it measured faster here: packing an im2col tile again doubled its copy cost.
 
 Shapes and buffer sizes are checked in the wrappers; the kernels index without bounds checks."""
 
@@ -24,10 +26,6 @@ def packed_a_size(m: int, k: int) -> int:
     return -(-m // MR) * k * MR
 
 
-def packed_b_size(k: int, n: int) -> int:
-    return -(-n // NR) * k * NR
-
-
 @kernel
 def _pack_a(a, m, k, out):
     """out[(i // MR) * k * MR + kk * MR + i % MR] = a[i, kk]; rows past m are zero."""
@@ -40,31 +38,9 @@ def _pack_a(a, m, k, out):
 
 
 @kernel
-def _pack_b(b, k, n, out):
-    """out[(j // NR) * k * NR + kk * NR + j % NR] = b[kk * n + j] (b flat, row-major); columns past n are
-    zero. Whole panels move two vectors per row."""
-    for nb in range((n + NR - 1) // NR):
-        base = nb * k * NR
-        j0 = nb * NR
-        width = min(NR, n - j0)
-        if width == NR:
-            for kk in range(k):
-                src = kk * n + j0
-                row = base + kk * NR
-                vstore(out, row, vload(b, src))
-                vstore(out, row + 16, vload(b, src + 16))
-        else:
-            for kk in range(k):
-                row = base + kk * NR
-                for c in range(width):
-                    out[row + c] = b[kk * n + j0 + c]
-                for c in range(width, NR):
-                    out[row + c] = np.float32(0.0)
-
-
-@kernel
-def _micro_8x32(ap, a_off, bp, b_off, kc, tile):
-    """tile[8 * 32] = A panel (kc x 8) times B panel (kc x 32): 16 accumulators, 2 loads + 8 broadcasts per k."""
+def _micro_8x32(ap, a_off, bp, b_off, ldb, kc, tile):
+    """tile[8 * 32] = A panel (kc x 8) times B (kc rows of 32 columns, ldb apart: a packed panel has ldb = 32,
+    the activations read in place have ldb = n): 16 accumulators, 2 loads + 8 broadcasts per k."""
     c00 = vzero()
     c01 = vzero()
     c10 = vzero()
@@ -82,7 +58,7 @@ def _micro_8x32(ap, a_off, bp, b_off, kc, tile):
     c70 = vzero()
     c71 = vzero()
     for kk in range(kc):
-        bo = b_off + kk * NR
+        bo = b_off + kk * ldb
         b0 = vload(bp, bo)
         b1 = vload(bp, bo + 16)
         ao = a_off + kk * MR
@@ -129,20 +105,32 @@ def _micro_8x32(ap, a_off, bp, b_off, kc, tile):
 
 
 @kernel
-def _gemm_packed(ap, bp, m, k, n, c, tile):
-    """c[m, n] (flat, row-major) = A @ B from the packed panels; tile: 8 * 32 float32 scratch."""
+def _gemm(ap, b, m, k, n, c, tile, edge):
+    """c[m, n] (flat, row-major) = A @ b, A packed by pack_a, b flat row-major [k, n]. Whole 32-column panels
+    are read from b in place (rows n apart: no packing copy); a partial last panel is packed, zero-padded,
+    into `edge` (k * 32 floats) first. tile: 8 * 32 float32 scratch."""
     nmb = (m + MR - 1) // MR
-    nnb = (n + NR - 1) // NR
+    nfull = n // NR
+    width_last = n - nfull * NR
+    if width_last:
+        j0 = nfull * NR
+        for kk in range(k):
+            for cc in range(width_last):
+                edge[kk * NR + cc] = b[kk * n + j0 + cc]
+            for cc in range(width_last, NR):
+                edge[kk * NR + cc] = np.float32(0.0)
     for k0 in range(0, k, KC):
         kc = min(KC, k - k0)
-        for nb in range(nnb):
+        for nb in range(nfull + (1 if width_last else 0)):
             j0 = nb * NR
             width = min(NR, n - j0)
-            b_off = nb * k * NR + k0 * NR
             for mb in range(nmb):
                 i0 = mb * MR
                 rows = min(MR, m - i0)
-                _micro_8x32(ap, mb * k * MR + k0 * MR, bp, b_off, kc, tile)
+                if width == NR:
+                    _micro_8x32(ap, mb * k * MR + k0 * MR, b, k0 * n + j0, n, kc, tile)
+                else:
+                    _micro_8x32(ap, mb * k * MR + k0 * MR, edge, k0 * NR, NR, kc, tile)
                 if rows == MR and width == NR:
                     for r in range(MR):
                         at = (i0 + r) * n + j0
@@ -174,23 +162,18 @@ def pack_a(a: np.ndarray) -> np.ndarray:
     return out
 
 
-def pack_b(b: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """The activations [K, N] as NR-column panels, into `out` (scratch of packed_b_size(K, N) floats)."""
-    k, n = b.shape
-    if b.dtype != np.float32 or out.dtype != np.float32 or out.size < packed_b_size(k, n) \
-            or not b.flags.c_contiguous:
-        raise ValueError(f"pack_b: b {b.dtype} {b.shape} (C-contiguous) needs float32 scratch of "
-                         f"{packed_b_size(k, n)}, got {out.dtype} {out.size}")
-    _pack_b(b.reshape(-1), k, n, out)
-    return out
+def edge_size(k: int) -> int:
+    """Floats of scratch gemm() packs a partial last column panel into."""
+    return k * NR
 
 
-def gemm(ap: np.ndarray, m: int, k: int, b: np.ndarray, c: np.ndarray, bp: np.ndarray, tile: np.ndarray) -> None:
-    """c[m, n] = A @ b, with A packed by pack_a; bp and tile are scratch (pack_b's size, MR * NR floats)."""
+def gemm(ap: np.ndarray, m: int, k: int, b: np.ndarray, c: np.ndarray, edge: np.ndarray, tile: np.ndarray) -> None:
+    """c[m, n] = A @ b, with A packed by pack_a and b C-contiguous float32 [k, n]; edge (edge_size(k) floats)
+    and tile (MR * NR floats) are scratch."""
     kb, n = b.shape
     if kb != k or ap.size != packed_a_size(m, k) or c.shape != (m, n) or not c.flags.c_contiguous \
-            or c.dtype != np.float32 or tile.size < MR * NR or tile.dtype != np.float32:
-        raise ValueError(f"gemm: A packed for {m}x{k} ({ap.size}), b {b.shape}, c {c.shape} {c.dtype}, "
-                         f"tile {tile.size}")
-    pack_b(b, bp)
-    _gemm_packed(ap, bp, m, k, n, c.reshape(-1), tile)
+            or c.dtype != np.float32 or b.dtype != np.float32 or not b.flags.c_contiguous \
+            or tile.size < MR * NR or tile.dtype != np.float32 or edge.size < edge_size(k) or edge.dtype != np.float32:
+        raise ValueError(f"gemm: A packed for {m}x{k} ({ap.size}), b {b.shape} {b.dtype}, c {c.shape} {c.dtype}, "
+                         f"edge {edge.size}, tile {tile.size}")
+    _gemm(ap, b.reshape(-1), m, k, n, c.reshape(-1), tile, edge)

@@ -152,3 +152,27 @@ def test_float_division_by_zero_gives_inf_not_an_exception():
     (out,) = JitmnnBackend.prepare(model).run([x, z])
     with np.errstate(divide="ignore", invalid="ignore"):
         np.testing.assert_array_equal(out, x / z)
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # onnx's test generators cast out-of-range values on import
+@pytest.mark.parametrize("name", ["test_loop11", "test_scan9_sum", "test_if", "test_nonmaxsuppression_two_batches",
+                                  "test_reshape_extended_dims", "test_unique_sorted_with_axis",
+                                  "test_flexattention_score_mod"])
+def test_dynamic_graphs_survive_the_jmnn_file(name, tmp_path):
+    """Subgraph bodies, shape tensors fed at run time and data-dependent ops go through convert -> .jmnn ->
+    load -> run as through the in-memory backend (attributes are JSON in the file header)."""
+    import jitmnn
+    from onnx.backend.test.loader import load_model_tests
+    from onnx.backend.test.runner import _normalize_tensor
+
+    case = next(c for c in load_model_tests(kind="node") if c.name == name)
+    src = tmp_path / "m.onnx"
+    onnx.save(case.model, str(src))
+    jitmnn.convert(str(src), str(tmp_path / "m.jmnn"))
+    m = jitmnn.load(str(tmp_path / "m.jmnn"))
+    inputs, expected = case.data_sets[0]
+    outs = m.run(dict(zip(m.input_names, [_normalize_tensor(x) for x in inputs])))
+    for out_name, want in zip(m.output_names, expected):
+        want = _normalize_tensor(want)
+        assert outs[out_name].shape == want.shape and outs[out_name].dtype == want.dtype
+        np.testing.assert_allclose(outs[out_name], want, rtol=case.rtol, atol=case.atol)

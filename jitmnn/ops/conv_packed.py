@@ -1,6 +1,6 @@
 """Conv "packed": im2col tiles multiplied by jitmnn's own GEMM (kernels/gemm.py) instead of BLAS. The weights
-are packed once into the micro-kernel's 8-row panels; each im2col tile is packed into 32-column panels in
-scratch. First slice of the compute-core issue: on 256x2304x196 it runs at OpenBLAS's single-thread speed
+are packed once into the micro-kernel's 8-row panels; each im2col tile is read 32 columns at a time in
+place (only a partial last panel; whole ones are read in place). First slice of the compute-core issue: on 256x2304x196 it runs at OpenBLAS's single-thread speed
 (benchmarks/gemm.py). It is costed above im2col, so plans do not change until it is measured faster on whole
 models; `overrides={"Conv": "packed"}` runs it."""
 
@@ -35,12 +35,12 @@ def _pack(ctx):
 
 
 def _layout(ctx):
-    """(tile columns, im2col bytes, packed-B bytes, micro-tile bytes, tile-output bytes)."""
+    """(tile columns, im2col bytes, edge-panel bytes, micro-tile bytes, tile-output bytes)."""
     g = conv_geometry(ctx)
     t = im2col_tile_columns(ctx, g)
     rows = g.Cg * g.kh * g.kw
     out_b = 0 if gemm_into_output(ctx, g, t) else _align(4 * g.Kg * t)
-    return t, _align(4 * rows * t), _align(4 * KG.packed_b_size(rows, t)), _align(4 * KG.MR * KG.NR), out_b
+    return t, _align(4 * rows * t), _align(4 * KG.edge_size(rows)), _align(4 * KG.MR * KG.NR), out_b
 
 
 def _setup(ctx):
