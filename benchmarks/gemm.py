@@ -1,6 +1,7 @@
 """jitmnn's own packed GEMM (kernels/gemm.py: 8x32 AVX-512 micro-kernel) next to numpy's BLAS, 1 thread, on
 the compute-core issue's 256x2304x196 (a 3x3x256 conv on a 14x14 map) and other conv-shaped GEMMs; then whole
-models with every Conv forced to the "packed" algorithm vs the default plan, interleaved in one process.
+models with every Conv forced to the "packed" algorithm vs the default plan, interleaved in one process, at 1
+and 2 threads (the own GEMM splits C's row panels across Numba threads; the default plan's BLAS gets 2).
 The BLAS variables are unset for this run (timing_env), so numpy runs OpenBLAS's SkylakeX kernel.
 
     .venv/bin/python benchmarks/gemm.py [--models resnet18,resnet50] [--keep-env]"""
@@ -30,12 +31,15 @@ def _median_ms(fn, min_time=0.5, min_runs=5):
 
 
 def gemm_table():
+    import numba
     from threadpoolctl import threadpool_limits
 
     from jitmnn.kernels import gemm as G
 
     rng = np.random.default_rng(0)
-    print(f"{'M x K x N':<18} {'jitmnn GF/s':>12} {'numpy GF/s':>11} {'ratio':>7}  max rel err")
+    two = min(2, numba.config.NUMBA_NUM_THREADS)
+    print(f"{'M x K x N':<18} {'jitmnn GF/s':>12} {'numpy GF/s':>11} {'ratio':>7}  max rel err | 2 threads: jitmnn "
+          f"GF/s (x its 1T)  numpy GF/s (x its 1T)")
     for m, k, n in SHAPES:
         a = rng.standard_normal((m, k)).astype(np.float32)
         b = rng.standard_normal((k, n)).astype(np.float32)
@@ -48,21 +52,28 @@ def gemm_table():
         G.gemm(ap, m, k, b, c, edge, tile)
         ref = a.astype(np.float64) @ b.astype(np.float64)
         err = float(np.abs(c - ref).max() / max(1.0, np.abs(ref).max()))
-        print(f"{m}x{k}x{n:<8} {flop / t_full / 1e6:>12.1f} {flop / t_np / 1e6:>11.1f} {t_full / t_np:>7.2f}  {err:.1e}")
+        tiles = np.empty(G.tiles_size(m), np.float32)
+        numba.set_num_threads(two)
+        t_2 = _median_ms(lambda: G.gemm_threads(ap, m, k, b, c, edge, tiles))
+        numba.set_num_threads(1)
+        with threadpool_limits(two):
+            t_np2 = _median_ms(lambda: a @ b)
+        print(f"{m}x{k}x{n:<8} {flop / t_full / 1e6:>12.1f} {flop / t_np / 1e6:>11.1f} {t_full / t_np:>7.2f}  {err:.1e}"
+              f" | {flop / t_2 / 1e6:>6.1f} (x{t_full / t_2:.2f})  {flop / t_np2 / 1e6:>6.1f} (x{t_np / t_np2:.2f})")
 
 
-def model_table(models):
+def model_table(models, threads):
     import jitmnn
     from jitmnn.models import prepare_model, sample_input
 
     work = tempfile.mkdtemp(prefix="jitmnn-gemm-")
-    print(f"\n{'model':<14} {'default ms':>11} {'Conv=packed ms':>15} {'ratio':>7}  max |diff|")
+    print(f"\n{'model':<14} {'T':>2} {'default ms':>11} {'Conv=packed ms':>15} {'ratio':>7}  max |diff|")
     for name in models:
         _, path = prepare_model(name, work)
         x = sample_input(name)
         feed = {"input": x} if isinstance(x, np.ndarray) else x
-        default = jitmnn.load(path, num_threads=1)
-        packed = jitmnn.load(path, num_threads=1, overrides={"Conv": "packed"})
+        default = jitmnn.load(path, num_threads=threads)
+        packed = jitmnn.load(path, num_threads=threads, overrides={"Conv": "packed"})
         y0, y1 = default.run(feed), packed.run(feed)
         diff = max(float(np.abs(y0[k] - y1[k]).max()) for k in y0)
         td, tp = [], []
@@ -70,7 +81,9 @@ def model_table(models):
             td.append(_median_ms(lambda: default.run(feed), min_time=0.0, min_runs=1))
             tp.append(_median_ms(lambda: packed.run(feed), min_time=0.0, min_runs=1))
         d, p = float(np.median(td)), float(np.median(tp))
-        print(f"{name:<14} {d:>11.2f} {p:>15.2f} {p / d:>7.2f}  {diff:.1e}")
+        print(f"{name:<14} {threads:>2} {d:>11.2f} {p:>15.2f} {p / d:>7.2f}  {diff:.1e}")
+        default.close()
+        packed.close()
 
 
 def main():
@@ -82,10 +95,11 @@ def main():
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         from timing_env import reexec_for_timing
 
-        reexec_for_timing(threads=1)
+        reexec_for_timing(threads=2)
     gemm_table()
     if args.models:
-        model_table(args.models.split(","))
+        for threads in (1, 2):
+            model_table(args.models.split(","), threads)
 
 
 if __name__ == "__main__":

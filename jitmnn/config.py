@@ -45,6 +45,11 @@ IM2COL_TILE_COLUMNS = 448
 # bytes of columns per tile, so per-tile call overhead does not dominate (PP-OCR det: 229 tiles of 4 rows).
 IM2COL_TILE_BYTES = 1 << 20
 
+# jitmnn's own packed GEMM (kernels/gemm.py) splits C's 8-row panels across threads only when each thread
+# gets at least this many multiply-adds (MLAS uses ~64K): a 13x37x45 GEMM ran 0.9x at 2 threads, 256x2304x196
+# 2.1x (benchmarks/gemm.py).
+GEMM_MIN_MACS_PER_THREAD = 1 << 16
+
 PRECISIONS = ("low", "normal", "high")
 MEMORY_MODES = ("low", "normal", "high")
 

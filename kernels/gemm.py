@@ -13,6 +13,7 @@ Shapes and buffer sizes are checked in the wrappers; the kernels index without b
 from __future__ import annotations
 
 import numpy as np
+from numba import prange
 
 from ._jit import kernel
 from .simd import vadd, vbroadcast, vfma, vload, vstore, vzero
@@ -105,6 +106,40 @@ def _micro_8x32(ap, a_off, bp, b_off, ldb, kc, tile):
 
 
 @kernel
+def _pack_edge(b, k, n, edge):
+    """The partial last column panel of b (flat [k, n]) into edge (k x 32), zero-padded."""
+    j0 = (n // NR) * NR
+    w = n - j0
+    for kk in range(k):
+        for cc in range(w):
+            edge[kk * NR + cc] = b[kk * n + j0 + cc]
+        for cc in range(w, NR):
+            edge[kk * NR + cc] = np.float32(0.0)
+
+
+@kernel
+def _store_tile(c, tile, i0, j0, rows, width, n, accumulate):
+    """c[i0:i0+rows, j0:j0+width] (flat, row-major, n columns) = or += the micro-kernel's 8 x 32 tile."""
+    if rows == MR and width == NR:
+        for r in range(MR):
+            at = (i0 + r) * n + j0
+            if accumulate:
+                vstore(c, at, vadd(vload(c, at), vload(tile, r * NR)))
+                vstore(c, at + 16, vadd(vload(c, at + 16), vload(tile, r * NR + 16)))
+            else:
+                vstore(c, at, vload(tile, r * NR))
+                vstore(c, at + 16, vload(tile, r * NR + 16))
+    else:
+        for r in range(rows):
+            at = (i0 + r) * n + j0
+            for cc in range(width):
+                if accumulate:
+                    c[at + cc] += tile[r * NR + cc]
+                else:
+                    c[at + cc] = tile[r * NR + cc]
+
+
+@kernel
 def _gemm(ap, b, m, k, n, c, tile, edge):
     """c[m, n] (flat, row-major) = A @ b, A packed by pack_a, b flat row-major [k, n]. Whole 32-column panels
     are read from b in place (rows n apart: no packing copy); a partial last panel is packed, zero-padded,
@@ -113,12 +148,7 @@ def _gemm(ap, b, m, k, n, c, tile, edge):
     nfull = n // NR
     width_last = n - nfull * NR
     if width_last:
-        j0 = nfull * NR
-        for kk in range(k):
-            for cc in range(width_last):
-                edge[kk * NR + cc] = b[kk * n + j0 + cc]
-            for cc in range(width_last, NR):
-                edge[kk * NR + cc] = np.float32(0.0)
+        _pack_edge(b, k, n, edge)
     for k0 in range(0, k, KC):
         kc = min(KC, k - k0)
         for nb in range(nfull + (1 if width_last else 0)):
@@ -131,23 +161,31 @@ def _gemm(ap, b, m, k, n, c, tile, edge):
                     _micro_8x32(ap, mb * k * MR + k0 * MR, b, k0 * n + j0, n, kc, tile)
                 else:
                     _micro_8x32(ap, mb * k * MR + k0 * MR, edge, k0 * NR, NR, kc, tile)
-                if rows == MR and width == NR:
-                    for r in range(MR):
-                        at = (i0 + r) * n + j0
-                        if k0 == 0:
-                            vstore(c, at, vload(tile, r * NR))
-                            vstore(c, at + 16, vload(tile, r * NR + 16))
-                        else:
-                            vstore(c, at, vadd(vload(c, at), vload(tile, r * NR)))
-                            vstore(c, at + 16, vadd(vload(c, at + 16), vload(tile, r * NR + 16)))
+                _store_tile(c, tile, i0, j0, rows, width, n, k0 > 0)
+
+
+@kernel(parallel=True)
+def _gemm_parallel(ap, b, m, k, n, c, tiles, edge):
+    """_gemm with the 8-row panels of C split across threads (static: prange over panels); each panel owns
+    its micro-tile scratch (tiles: 8 * 32 floats per panel) and its rows of C, so threads share nothing they
+    write. `edge` must already hold the packed partial last column panel (if n % 32)."""
+    nmb = (m + MR - 1) // MR
+    nfull = n // NR
+    npanels = nfull + (1 if n - nfull * NR else 0)
+    for mb in prange(nmb):
+        tile = tiles[mb * MR * NR:(mb + 1) * MR * NR]
+        i0 = mb * MR
+        rows = min(MR, m - i0)
+        for k0 in range(0, k, KC):
+            kc = min(KC, k - k0)
+            for nb in range(npanels):
+                j0 = nb * NR
+                width = min(NR, n - j0)
+                if width == NR:
+                    _micro_8x32(ap, mb * k * MR + k0 * MR, b, k0 * n + j0, n, kc, tile)
                 else:
-                    for r in range(rows):
-                        at = (i0 + r) * n + j0
-                        for cc in range(width):
-                            if k0 == 0:
-                                c[at + cc] = tile[r * NR + cc]
-                            else:
-                                c[at + cc] += tile[r * NR + cc]
+                    _micro_8x32(ap, mb * k * MR + k0 * MR, edge, k0 * NR, NR, kc, tile)
+                _store_tile(c, tile, i0, j0, rows, width, n, k0 > 0)
 
 
 # ----- checked wrappers -----------------------------------------------------------------------------------
@@ -177,3 +215,24 @@ def gemm(ap: np.ndarray, m: int, k: int, b: np.ndarray, c: np.ndarray, edge: np.
         raise ValueError(f"gemm: A packed for {m}x{k} ({ap.size}), b {b.shape} {b.dtype}, c {c.shape} {c.dtype}, "
                          f"edge {edge.size}, tile {tile.size}")
     _gemm(ap, b.reshape(-1), m, k, n, c.reshape(-1), tile, edge)
+
+
+def gemm_threads(ap: np.ndarray, m: int, k: int, b: np.ndarray, c: np.ndarray, edge: np.ndarray,
+                 tiles: np.ndarray) -> None:
+    """gemm() with C's 8-row panels spread over Numba's threads (numba.set_num_threads decides how many);
+    tiles: tiles_size(m) floats of scratch, one micro-tile per panel."""
+    kb, n = b.shape
+    if kb != k or ap.size != packed_a_size(m, k) or c.shape != (m, n) or not c.flags.c_contiguous \
+            or c.dtype != np.float32 or b.dtype != np.float32 or not b.flags.c_contiguous \
+            or tiles.size < tiles_size(m) or tiles.dtype != np.float32 or edge.size < edge_size(k) \
+            or edge.dtype != np.float32:
+        raise ValueError(f"gemm_threads: A packed for {m}x{k} ({ap.size}), b {b.shape} {b.dtype}, c {c.shape} "
+                         f"{c.dtype}, edge {edge.size}, tiles {tiles.size}")
+    bf = b.reshape(-1)
+    if n % NR:
+        _pack_edge(bf, k, n, edge)
+    _gemm_parallel(ap, bf, m, k, n, c.reshape(-1), tiles, edge)
+
+
+def tiles_size(m: int) -> int:
+    return -(-m // MR) * MR * NR

@@ -47,3 +47,42 @@ def test_wrappers_refuse_wrong_shapes_before_the_kernel_runs():
                np.empty(G.MR * G.NR, np.float32))
     with pytest.raises(ValueError):
         G.pack_a(np.ones(5, np.float32))
+
+
+@pytest.mark.parametrize("m,k,n", [(13, 37, 45), (64, 576, 196), (33, 300, 70)])
+def test_threaded_gemm_matches_float64_product(m, k, n):
+    """C's 8-row panels split across 2 Numba threads: the same tiles, so the same F32 tier."""
+    import numba
+
+    rng = np.random.default_rng(k)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    c = np.full((m, n), np.nan, np.float32)
+    before = numba.get_num_threads()
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    try:
+        G.gemm_threads(G.pack_a(a), m, k, b, c, np.empty(G.edge_size(k), np.float32),
+                       np.empty(G.tiles_size(m), np.float32))
+    finally:
+        numba.set_num_threads(before)
+    assert tolerances.rel_err(c, a.astype(np.float64) @ b.astype(np.float64)) <= tolerances.F32
+
+
+def test_packed_conv_with_two_threads_matches_the_default_plan():
+    """A session with num_threads=2 runs the packed conv's GEMM on both threads (big enough layers)."""
+    import os
+
+    import jitmnn
+    from jitmnn.graph import Graph, Node, TensorInfo
+
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("needs 2 cores")
+    rng = np.random.default_rng(3)
+    g = Graph("c", [Node("c", "Conv", ["x", "w"], ["y"], {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]})],
+              [TensorInfo("x", (1, 64, 20, 20))], ["y"], {"w": rng.standard_normal((96, 64, 3, 3)).astype(np.float32)})
+    x = rng.standard_normal((1, 64, 20, 20)).astype(np.float32)
+    packed = jitmnn.from_graph(g, num_threads=2, overrides={"Conv": "packed"})
+    step = packed.prepare({"x": x.shape}).steps[0]
+    assert step.algorithm == "packed" and step.params[1][7]  # (..., direct, threaded, ...): threads chosen
+    want = jitmnn.from_graph(g).run({"x": x})["y"]
+    assert tolerances.rel_err(packed.run({"x": x})["y"], want) <= tolerances.F32

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 import jitmnn.ops.conv  # noqa: F401  (registers the Conv op before its algorithms)
+from jitmnn import config as jconfig
 from jitmnn.kernels import conv as KC
 from jitmnn.kernels import epilogue as KE
 from jitmnn.kernels import gemm as KG
@@ -40,17 +41,20 @@ def _layout(ctx):
     t = im2col_tile_columns(ctx, g)
     rows = g.Cg * g.kh * g.kw
     out_b = 0 if gemm_into_output(ctx, g, t) else _align(4 * g.Kg * t)
-    return t, _align(4 * rows * t), _align(4 * KG.edge_size(rows)), _align(4 * KG.MR * KG.NR), out_b
+    return t, _align(4 * rows * t), _align(4 * KG.edge_size(rows)), _align(4 * KG.tiles_size(g.Kg)), out_b
 
 
 def _setup(ctx):
     g = conv_geometry(ctx)
-    return (g,) + _layout(ctx) + (gemm_into_output(ctx, g, im2col_tile_columns(ctx, g)),) + act_args(ctx)
+    t = im2col_tile_columns(ctx, g)
+    threaded = ctx.threads > 1 and g.Kg * g.Cg * g.kh * g.kw * t >= ctx.threads * jconfig.GEMM_MIN_MACS_PER_THREAD
+    return (g,) + _layout(ctx) + (gemm_into_output(ctx, g, t), threaded) + act_args(ctx)
 
 
 def _run(packed, params, ins, outs, scratch):
     panels, b = packed
-    g, t, cols_b, bp_b, tile_b, _, direct, code, p0, p1 = params
+    g, t, cols_b, bp_b, tile_b, _, direct, threaded, code, p0, p1 = params
+    gemm = KG.gemm_threads if threaded else KG.gemm
     bias = run_bias(b, ins)
     x4, y4 = _views4(g, ins[0], outs[0])
     rows = g.Cg * g.kh * g.kw
@@ -72,7 +76,7 @@ def _run(packed, params, ins, outs, scratch):
                 cols = fbuf[:rows * nc].reshape(rows, nc)
                 KC.im2col_tile(x3, cols, col0, nc, g.OW, g.kh, g.kw, sh, sw, ph, pw, dh, dw)
                 dst = y2 if direct else tile_out_base[:Kg * nc].reshape(Kg, nc)
-                KG.gemm(panels[gi], Kg, rows, cols, dst, bp, micro)
+                gemm(panels[gi], Kg, rows, cols, dst, bp, micro)
                 KE.bias_act_rows(dst, y2, 0 if direct else col0, bg, code, p0, p1)
 
 
