@@ -1,8 +1,9 @@
-"""Conv "packed": im2col tiles multiplied by jitmnn's own GEMM (kernels/gemm.py) instead of BLAS. The weights
-are packed once into the micro-kernel's 8-row panels; each im2col tile is read 32 columns at a time in
-place (only a partial last panel; whole ones are read in place). First slice of the compute-core issue: on 256x2304x196 it runs at OpenBLAS's single-thread speed
-(benchmarks/gemm.py). It is costed above im2col, so plans do not change until it is measured faster on whole
-models; `overrides={"Conv": "packed"}` runs it."""
+"""Conv "packed": im2col tiles (or, for a pointwise conv, the input itself) multiplied by jitmnn's own GEMM
+(kernels/gemm.py) instead of BLAS. The weights are packed once into the micro-kernel's 8-row panels; the
+columns are read 32 at a time in place (only a partial last panel is packed). First slice of the compute-core
+issue: at 1 thread it runs at OpenBLAS's speed; with num_threads=2 its GEMM splits C's row panels across
+Numba threads. Not chosen by default yet (see COST_FACTOR); `overrides={"Conv": "packed"}` runs it.
+(benchmarks/gemm.py measures both.)"""
 
 from __future__ import annotations
 
@@ -18,7 +19,9 @@ from .conv import (_align, _cost_im2col, _views4, _weight_f32, act_args, bias_by
                    im2col_tile_columns, pack_bias, run_bias, weight_is_const_f32)
 from .registry import Algorithm, register_algorithm
 
-# Until whole-model runs show it faster than BLAS im2col, the planner prefers im2col (see the docstring).
+# Costed above im2col at every thread count, so no default plan changes: at 1 thread the own GEMM runs at
+# about BLAS's speed; at 2 threads, plans mixing its Numba parallel regions with OpenBLAS's threads (Winograd,
+# Gemm) stalled (bench.py, fresh processes: ResNet-18 33 -> 64 ms), the spin-wait clash of NUMBA_PROBE.md.
 COST_FACTOR = 1.05
 
 
@@ -55,6 +58,7 @@ def _run(packed, params, ins, outs, scratch):
     panels, b = packed
     g, t, cols_b, bp_b, tile_b, _, direct, threaded, code, p0, p1 = params
     gemm = KG.gemm_threads if threaded else KG.gemm
+    pointwise = g.kh == 1 and g.kw == 1 and g.strides == (1, 1) and g.pads == (0, 0, 0, 0) and g.dilations == (1, 1)
     bias = run_bias(b, ins)
     x4, y4 = _views4(g, ins[0], outs[0])
     rows = g.Cg * g.kh * g.kw
@@ -71,6 +75,10 @@ def _run(packed, params, ins, outs, scratch):
             x3 = x4[n, gi * Cg:(gi + 1) * Cg]
             y2 = y4[n, gi * Kg:(gi + 1) * Kg].reshape(Kg, P)
             bg = bias[gi * Kg:(gi + 1) * Kg]
+            if pointwise:  # a 1x1 stride-1 conv's columns are the input itself: no im2col copy
+                gemm(panels[gi], Kg, rows, x3.reshape(Cg, P), y2, bp, micro)
+                KE.bias_act_rows(y2, y2, 0, bg, code, p0, p1)
+                continue
             for col0 in range(0, P, t):
                 nc = min(t, P - col0)
                 cols = fbuf[:rows * nc].reshape(rows, nc)
