@@ -219,7 +219,10 @@ def explain_cmd(args):
 # ----- entry point ----------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="jitmnn", description="CPU inference runtime with Numba kernels")
+    parser.add_argument("--version", action="version", version=f"jitmnn {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, (fn, help_text, arguments) in COMMANDS.items():

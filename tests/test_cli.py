@@ -132,3 +132,16 @@ def test_commands_are_pluggable():
         assert cli.main(["hello-test", "--who", "jitmnn"]) == 3
     finally:
         cli.COMMANDS.pop("hello-test", None)
+
+
+def test_version_and_python_dash_m():
+    """`jitmnn --version` and `python -m jitmnn` (the same CLI without the console script)."""
+    import subprocess
+    import sys
+
+    import jitmnn
+
+    out = subprocess.run([sys.executable, "-m", "jitmnn", "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == f"jitmnn {jitmnn.__version__}"
+    knobs = subprocess.run([sys.executable, "-m", "jitmnn", "knobs"], capture_output=True, text=True, check=True)
+    assert "GEMM_MIN_MACS_PER_THREAD" in knobs.stdout
