@@ -126,9 +126,13 @@ def unary(x, out, code, p0, p1):
             v = load(x, i)
             store(out, i, v / (one + fast_exp(-v)))
     elif code == TANH:
-        # tanh(x) = (1 - e^-2x) / (1 + e^-2x); absolute error ~1e-7 near 0 from the cancellation.
+        # tanh(x) = (1 - e^-2x) / (1 + e^-2x); absolute error ~1e-7 near 0 from the cancellation. |x| is
+        # clamped at 9 (tanh is +-1 in fp32 there): -inf went through fast_exp's overflow and came out as -0.
+        # min/max, as in fast_exp, let a NaN through (branches on comparisons lost it under fastmath).
+        lim = np.float32(9.0)
         for i in range(n):
-            e = fast_exp(np.float32(-2.0) * load(x, i))
+            v = min(max(load(x, i), -lim), lim)
+            e = fast_exp(np.float32(-2.0) * v)
             store(out, i, (one - e) / (one + e))
     elif code == GELU:
         for i in range(n):

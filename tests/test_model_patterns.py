@@ -176,3 +176,20 @@ def test_dynamic_graphs_survive_the_jmnn_file(name, tmp_path):
         want = _normalize_tensor(want)
         assert outs[out_name].shape == want.shape and outs[out_name].dtype == want.dtype
         np.testing.assert_allclose(outs[out_name], want, rtol=case.rtol, atol=case.atol)
+
+
+@pytest.mark.parametrize("op", ["Relu", "Sigmoid", "Tanh", "Exp", "Abs", "Sqrt", "Softmax", "Clip", "MaxPool"])
+def test_nan_and_inf_inputs_pass_through_as_in_onnxruntime(op):
+    """Non-finite inputs are not refused (attention masks hold -inf) and the compiled kernels (fastmath is on)
+    give ONNX Runtime's NaN pattern and values."""
+    x = np.array([[[[np.nan, -1, 2, np.inf], [-np.inf, 0.5, 3, -2]]]], np.float32)
+    attrs = {"kernel_shape": [1, 2], "strides": [1, 2]} if op == "MaxPool" else {}
+    node = helper.make_node(op, ["x"], ["y"], **attrs)
+    model = helper.make_model(
+        helper.make_graph([node], "nan", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(x.shape))],
+                          [helper.make_empty_tensor_value_info("y")]),
+        opset_imports=[helper.make_opsetid("", 13)])
+    (got,) = JitmnnBackend.prepare(model).run([x])
+    (want,) = _ort_run(model, {"x": x})
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_allclose(np.nan_to_num(got), np.nan_to_num(want), rtol=1e-6)
