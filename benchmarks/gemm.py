@@ -62,6 +62,48 @@ def gemm_table():
               f" | {flop / t_2 / 1e6:>6.1f} (x{t_full / t_2:.2f})  {flop / t_np2 / 1e6:>6.1f} (x{t_np / t_np2:.2f})")
 
 
+def bf16_table():
+    """The bf16 GEMM (kernels/gemm_bf16.py, vdpbf16ps) on the same shapes, next to the fp32 micro-kernel and numpy:
+    with its B packing (rounding the activations to bf16) and without (kernel only). CPUs without AVX512-BF16
+    skip it."""
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    from jitmnn import cpu
+    from jitmnn.kernels import gemm as G
+    from jitmnn.kernels import gemm_bf16 as B
+
+    if cpu.bf16_tier() != "avx512_bf16":
+        print(f"\nbf16 GEMM: skipped ({cpu.report()})")
+        return
+    rng = np.random.default_rng(0)
+    two = min(2, numba.config.NUMBA_NUM_THREADS)
+    print(f"\n{'M x K x N':<18} {'bf16 GF/s':>10} {'kernel only':>12} {'fp32 own':>9} {'numpy':>7} {'bf16/numpy':>11}"
+          f"  max rel err (bf16-rounded ref) | 2 threads bf16 GF/s (x its 1T)")
+    for m, k, n in SHAPES:
+        a = rng.standard_normal((m, k)).astype(np.float32)
+        b = rng.standard_normal((k, n)).astype(np.float32)
+        w = B.pack_a_bf16(a)
+        bp, c = np.empty(B.packed_b_size(k, n), np.uint32), np.empty((m, n), np.float32)
+        tiles = np.empty(B.tiles_size(two), np.float32)
+        flop = 2.0 * m * k * n
+        t_bf = _median_ms(lambda: B.gemm_bf16(w, b, 0, n, c, bp, tiles))
+        t_kernel = _median_ms(lambda: B.gemm_packed_b(w, bp, n, c, tiles))
+        ap, edge, tile = G.pack_a(a), np.empty(G.edge_size(k), np.float32), np.empty(G.MR * G.NR, np.float32)
+        t_fp32 = _median_ms(lambda: G.gemm(ap, m, k, b, c, edge, tile))
+        with threadpool_limits(1):
+            t_np = _median_ms(lambda: a @ b)
+        B.gemm_bf16(w, b, 0, n, c, bp, tiles)
+        ref = B.round_to_bf16(a).astype(np.float64) @ B.round_to_bf16(b).astype(np.float64)
+        err = float(np.abs(c - ref).max() / max(1.0, np.abs(ref).max()))
+        numba.set_num_threads(two)
+        t_2 = _median_ms(lambda: B.gemm_bf16(w, b, 0, n, c, bp, tiles, two))
+        numba.set_num_threads(1)
+        print(f"{m}x{k}x{n:<8} {flop / t_bf / 1e6:>10.1f} {flop / t_kernel / 1e6:>12.1f} {flop / t_fp32 / 1e6:>9.1f}"
+              f" {flop / t_np / 1e6:>7.1f} {t_np / t_bf:>10.2f}x  {err:.1e} | {flop / t_2 / 1e6:>6.1f} "
+              f"(x{t_bf / t_2:.2f})")
+
+
 def model_table(models, threads):
     import jitmnn
     from jitmnn.models import prepare_model, sample_input
@@ -97,6 +139,7 @@ def main():
 
         reexec_for_timing(threads=2)
     gemm_table()
+    bf16_table()
     if args.models:
         for threads in (1, 2):
             model_table(args.models.split(","), threads)

@@ -49,6 +49,9 @@ IM2COL_TILE_BYTES = 1 << 20
 # gets at least this many multiply-adds (MLAS uses ~64K): a 13x37x45 GEMM ran 0.9x at 2 threads, 256x2304x196
 # 2.1x (benchmarks/gemm.py).
 GEMM_MIN_MACS_PER_THREAD = 1 << 16
+# Conv "bf16" (precision=low on AVX512-BF16 CPUs) is costed at this fraction of im2col + BLAS: its GEMM ran
+# 155-158 GFLOP/s vs 93-96 for the fp32 micro-kernel on 256x2304x196 (1 thread), plus the bf16 packing pass.
+BF16_CONV_COST_FACTOR = 0.6
 
 PRECISIONS = ("low", "normal", "high")
 MEMORY_MODES = ("low", "normal", "high")

@@ -199,6 +199,8 @@ def choose(ctx, config, candidates: dict):
     for alg in candidates.values():
         if alg.name == "reference" or not alg.applies(ctx):
             continue
+        if alg.precisions == ("low",) and config.precision != "low":
+            continue  # a precision=low compute mode (bf16) is no alternative under other settings: not listed
         if lean_only and (alg.big_buffers or alg.weight_bytes(ctx) > LOW_MEMORY_MAX_WEIGHT_COPY_BYTES):
             why = "memory=low" if config.memory == "low" else "precision=low keeps weights fp16"
             refused.append(f"{alg.name} ({why}: needs {_mb(alg.weight_bytes(ctx) + alg.scratch_bytes(ctx))} extra)")
@@ -389,14 +391,14 @@ def _fp16_note(plan) -> str:
     from .kernels.half import host_converts_fp16
 
     if not host_converts_fp16():
-        return ("precision=low: weights held as fp16 and expanded panel by panel (hybrid kernels); activations "
+        return ("precision=low: weights held as fp16 (bf16 where a bf16 kernel reads them) and expanded panel by panel (hybrid kernels); activations "
                 "stay fp32 (this CPU has no F16C half<->float instructions)")
     acts = plan.activation_tensors()
     half = [t for t in acts if t.storage is not None]
     n_bytes = sum(int(np.prod(t.shape, dtype=np.int64)) * 4 for t in half)
     kept = sorted({s.node.op for s in plan.steps if not s.skipped
                    and not registry.algorithms(s.node.op)[s.algorithm].fp16})
-    note = (f"precision=low: weights held as fp16 and expanded panel by panel (hybrid kernels); {len(half)} of "
+    note = (f"precision=low: weights held as fp16 (bf16 where a bf16 kernel reads them) and expanded panel by panel (hybrid kernels); {len(half)} of "
             f"{len(acts)} activation tensors stored fp16 ({n_bytes / 2e6:.2f} MB instead of {n_bytes / 1e6:.2f} MB)")
     if kept:
         note += f"; activations next to {', '.join(kept)} stay fp32 (no fp16 kernel)"
@@ -478,7 +480,8 @@ def _fit_budget(graph, steps, tensors, config, values, shapes, dtypes):
             ctx = s.params[0]
             fp16 = registry.algorithms(s.node.op)[s.algorithm].fp16 if ctx.in_storage or ctx.out_storage else None
             for alg in registry.algorithms(s.node.op).values():
-                if alg.name in ("reference", s.algorithm) or not alg.applies(ctx):
+                if alg.name in ("reference", s.algorithm) or not alg.applies(ctx) \
+                        or config.precision not in alg.precisions:
                     continue
                 if fp16 is not None and alg.fp16 != fp16:  # it touches fp16 activations: keep the kind
                     continue

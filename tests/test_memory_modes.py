@@ -129,7 +129,7 @@ def test_precision_low_halves_weight_memory(workdir):
     x = sample_input("resnet18")
     got = m.run({"input": x})["output"]
     ref = jitmnn.load(path).run({"input": x})["output"]
-    assert tolerances.rel_err(got, ref) <= tolerances.FP16
+    assert tolerances.rel_err(got, ref) <= tolerances.precision_low_model()
     g = m._model.graph
     assert g.weight_bytes() < 0.55 * jitmnn.load(path)._model.graph.weight_bytes()
     assert m.memory_info()["weights_expanded_bytes"] < 1 << 20
@@ -164,14 +164,16 @@ def test_precision_low_stores_activations_fp16_and_halves_the_arena(workdir):
     m = jitmnn.load(path, precision="low", memory="normal")
     got = m.run({"input": x})["output"]
     assert got.dtype == np.float32
-    assert tolerances.rel_err(got, ref) <= tolerances.FP16
+    assert tolerances.rel_err(got, ref) <= tolerances.precision_low_model()
     plan = m.explain().plan
     assert m.explain().plan.tensors["output"].storage is None
     half = [t for t in plan.tensors.values() if t.storage is not None]
     assert len(half) > 50
     _assert_fp16_only_where_declared(plan)
     # a memory budget downgrades algorithms; it must keep ones that handle the fp16 tensors they touch
-    budget = jitmnn.load(path, precision="low", memory_budget_mb=3.0).explain(SHAPE).plan  # default 3.2 MB
+    need_mb = (sum(s.weight_bytes for s in plan.steps) + max(s.scratch_bytes for s in plan.steps)) / 1e6
+    # the default plan needs 3.2 MB (fp32 compute) or 2.95 MB (bf16 compute): 0.1 MB less forces downgrades
+    budget = jitmnn.load(path, precision="low", memory_budget_mb=need_mb - 0.1).explain(SHAPE).plan
     assert any(s.reason.startswith("memory budget") for s in budget.steps)
     _assert_fp16_only_where_declared(budget)
     assert any(layer["activation_storage"] == "fp16" for layer in m.explain().layers)

@@ -151,8 +151,9 @@ def _params(ctx):
         if any(U.has_input(ctx.node, i) and ctx.consts[i] is None for i in (1, 2)):
             return None
         lo, hi = _clip_bounds(ctx.node, ctx.consts)
-        p0 = float(np.asarray(lo)) if lo is not None else -np.inf
-        p1 = float(np.asarray(hi)) if hi is not None else np.inf
+        # the spec says scalar; exporters also write shape-(1,) bounds, which ONNX Runtime accepts
+        p0 = float(np.asarray(lo).reshape(-1)[0]) if lo is not None else -np.inf
+        p1 = float(np.asarray(hi).reshape(-1)[0]) if hi is not None else np.inf
     elif op == "HardSigmoid":
         p0, p1 = ctx.attr("alpha", 0.2), ctx.attr("beta", 0.5)
     elif op in ("LeakyRelu", "Elu", "Celu", "ThresholdedRelu", "Swish"):

@@ -92,7 +92,7 @@ CONV3D_CASES.append(Case("Conv", [_f32((1, 3, 4, 5, 4), 33), _f32((2, 3, 3, 3, 3
                        {"kernel_shape": [3, 3, 3], "auto_pad": "SAME_UPPER", "strides": [2, 2, 1],
                         "activation": "relu"}, const_inputs=(1,), id="conv3d-same-upper-relu"))
 
-TIERS = {}
+TIERS = {"bf16": "BF16"}
 
 
 def convt_case(cid, n, c, hw, k, ks, strides=(1, 1), pads=(0, 0, 0, 0), dil=(1, 1), group=1, bias=True,
