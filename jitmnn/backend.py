@@ -12,8 +12,14 @@ arguments. Non-finite inputs pass through, as in ONNX Runtime (attention masks h
 from __future__ import annotations
 
 from collections import namedtuple
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import onnx
+
+    from .module import Module
 
 try:  # onnx is a dependency of the converter; the backend classes follow its base classes
     from onnx.backend.base import Backend, BackendRep
@@ -24,15 +30,18 @@ SESSION_SETTINGS = ("precision", "memory", "num_threads", "memory_budget_mb", "o
 
 
 class JitmnnRep(BackendRep):
-    """A prepared model: runs lists or dicts of numpy arrays through one jitmnn Module."""
+    """A prepared model: runs lists or dicts of numpy arrays through one jitmnn Module (`.module`)."""
 
-    def __init__(self, module):
+    def __init__(self, module: Module) -> None:
         self.module = module
         self.input_names = list(module.input_names)
         self.output_names = list(module.output_names)
         self._Outputs = namedtuple("Outputs", [f"o{i}" for i in range(len(self.output_names))], rename=True)
 
-    def run(self, inputs, **kwargs):
+    def run(self, inputs: np.ndarray | Sequence[np.ndarray] | dict[str, np.ndarray], **kwargs: Any) -> tuple:
+        """The outputs as a namedtuple in the model's output order, for one array, a list of arrays in the
+        model's input order, or a dict by input name (what ONNX's backend tests pass). Extra keyword arguments
+        are accepted and ignored, as the Backend interface allows."""
         if isinstance(inputs, dict):
             feed = dict(inputs)
         else:
@@ -50,19 +59,29 @@ class JitmnnRep(BackendRep):
 
 
 class JitmnnBackend(Backend):
-    """ONNX backend over jitmnn: CPU only."""
+    """ONNX backend over jitmnn (CPU only): what `onnx.backend.test.BackendTest` and tools written for ONNX
+    backends drive.
+
+        rep = JitmnnBackend.prepare(onnx_model, memory="low")   # jitmnn.load's settings as keywords
+        y, = rep.run([x])"""
 
     @classmethod
-    def is_compatible(cls, model, device: str = "CPU", **kwargs) -> bool:
+    def is_compatible(cls, model: onnx.ModelProto, device: str = "CPU", **kwargs: Any) -> bool:
+        """Whether the backend can run `model` on `device`: any CPU device (unsupported ops are reported by
+        prepare(), all at once, as UnsupportedOpError)."""
         return cls.supports_device(device)
 
     @classmethod
     def supports_device(cls, device: str) -> bool:
+        """True for "CPU" (and "CPU:0"...): jitmnn runs on the CPU only."""
         return str(device).upper().startswith("CPU")
 
     @classmethod
-    def prepare(cls, model, device: str = "CPU", **kwargs) -> JitmnnRep:
-        """Convert `model` (an onnx.ModelProto or a path) and open a Module with the given settings."""
+    def prepare(cls, model: onnx.ModelProto | str, device: str = "CPU", **kwargs: Any) -> JitmnnRep:
+        """Convert `model` (an onnx.ModelProto or a path) in memory, no .jmnn file written, and open a Module with
+        the session settings among `kwargs` (precision, memory, num_threads, memory_budget_mb, overrides,
+        check_finite); other keywords are ignored, as the Backend interface allows. Non-finite inputs pass
+        through unless check_finite=True."""
         from .converter.api import onnx_to_graph
         from .module import from_graph
 
@@ -74,11 +93,13 @@ class JitmnnBackend(Backend):
         return JitmnnRep(from_graph(graph, **settings))
 
     @classmethod
-    def run_model(cls, model, inputs, device: str = "CPU", **kwargs):
+    def run_model(cls, model: onnx.ModelProto | str, inputs: Any, device: str = "CPU", **kwargs: Any) -> tuple:
+        """prepare(model, device, **kwargs).run(inputs), for a model run once."""
         return cls.prepare(model, device, **kwargs).run(inputs)
 
     @classmethod
-    def run_node(cls, node, inputs, device: str = "CPU", outputs_info=None, **kwargs):
+    def run_node(cls, node: onnx.NodeProto, inputs: Sequence[Any], device: str = "CPU", outputs_info: Any = None,
+                 **kwargs: Any) -> tuple:
         """Run one NodeProto: it is wrapped in a one-node model of the current default opset."""
         import onnx
         from onnx import helper

@@ -108,7 +108,14 @@ def info_cmd(args):
         print("  fused activations: " + ", ".join(f"{k} x{v}" for k, v in info["fused_activations"].items()))
     print("  weight storage: " + ", ".join(f"{k} x{v}" for k, v in info["weight_storage"].items()))
     for key, value in info["metadata"].items():
-        print(f"  {key}: {value}")
+        print(f"  {key}: {_short(value)}")
+
+
+def _short(value, limit: int = 200) -> str:
+    """One metadata value on one line: the ONNX signature and metadata_props (a PP-OCR rec model's character
+    dictionary is 34 KB) are cut, --json prints them whole."""
+    text = str(value).replace("\n", "\\n")
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters; --json prints all)"
 
 
 def _count_attr(graph, key) -> dict:
@@ -172,8 +179,11 @@ def calibrate_cmd(args):
 def knobs_cmd(args):
     from .config import knobs
 
+    from .cpu import report
+
     for key, value in sorted(knobs().items()):
         print(f"{key} = {value!r}")
+    print(f"# cpu: {report()}")
 
 
 def _shape(text: str):
@@ -233,20 +243,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-@command("bench", "side-by-side latency and memory against ONNX Runtime (runs benchmarks/bench.py of a "
-         "source checkout; arguments are passed on, see `jitmnn bench -- --help`)",
-         arg("rest", nargs=argparse.REMAINDER, help="arguments for benchmarks/bench.py"))
+@command(
+    "bench", "time a model (.onnx or .jmnn): p50/p90 latency, throughput and RSS, with ONNX Runtime side by side "
+    "for an .onnx; with no model or with --zoo, the zoo comparison of a source checkout (benchmarks/bench.py)",
+    arg("model", nargs="?", help=".onnx (converted to a temporary .jmnn first) or .jmnn file"),
+    arg("--shape", action="append", default=[], metavar="NAME=D0,D1,...",
+        help="input shape (repeat for several inputs); symbolic dims not given are set to 1, and the output says so"),
+    arg("--threads", type=int, default=1, help="jitmnn num_threads and ORT intra_op_num_threads (default 1)"),
+    arg("--memory", choices=("low", "normal", "high"), default="normal"),
+    arg("--precision", choices=("low", "normal", "high"), default="normal"),
+    arg("--time", type=float, default=3.0, metavar="S", help="seconds of timed runs per runtime (default 3)"),
+    arg("--warmup", type=int, default=3, metavar="N", help="untimed runs after the first (default 3)"),
+    arg("--no-ort", action="store_true", help="do not run ONNX Runtime alongside"),
+    arg("--json", action="store_true", help="print the result as JSON"),
+    arg("--zoo", nargs=argparse.REMAINDER, metavar="ARGS",
+        help="run benchmarks/bench.py of a source checkout (zoo models in fresh processes, MNN when installed) "
+             "with ARGS, e.g. --zoo --models resnet18 --threads 1; `--zoo --help` lists them"),
+)
 def bench_cmd(args):
+    if args.zoo is not None or args.model is None:
+        if args.model is not None:
+            raise JitmnnError("give a model file or --zoo, not both")
+        return _zoo_bench([a for a in (args.zoo or []) if a != "--"])
+    from . import bench
+
+    shapes = dict(bench.parse_shape(text) for text in args.shape)
+    result = bench.run(args.model, shapes, threads=args.threads, memory=args.memory, precision=args.precision,
+                       seconds=args.time, warmup=args.warmup, ort=not args.no_ort)
+    print(json.dumps(result, indent=1, default=str) if args.json else bench.format_result(result))
+
+
+def _zoo_bench(argv: list) -> int:
+    """benchmarks/bench.py is a script of the source checkout, not part of the installed package."""
     import importlib.util
 
     path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "benchmarks", "bench.py")
     if not os.path.exists(path):
-        raise JitmnnError(f"the benchmark lives in a source checkout ({path} not found): clone the repository")
+        raise JitmnnError(f"the zoo comparison lives in a source checkout ({path} not found): clone the "
+                          "repository, or pass a model file: jitmnn bench model.onnx")
     spec = importlib.util.spec_from_file_location("jitmnn_bench", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    rest = [a for a in args.rest if a != "--"]
-    return mod.main(rest)
+    return mod.main(argv)
 
 
 @command("demo", "convert a zoo model and run it under every memory/precision mode and weight format",
@@ -255,6 +293,38 @@ def demo_cmd(args):
     from .demo import main as demo_main
 
     return demo_main([a for a in args.rest if a != "--"])
+
+
+@command(
+    "ocr", "read the text of an image with the PP-OCR models (det, cls, rec) on jitmnn and/or ONNX Runtime; "
+    "prints lines, boxes, confidences and time per stage (needs Pillow: pip install 'jitmnn[ocr]')",
+    arg("image", help="image file (PNG, JPEG, ...); with --render it is written first"),
+    arg("--backend", choices=("jitmnn", "onnxruntime", "both"), default="jitmnn",
+        help="runtime for the models; both: jitmnn and ONNX Runtime side by side"),
+    arg("--precision", choices=("low", "normal", "high"), default="normal", help="jitmnn's precision"),
+    arg("--memory", choices=("low", "normal", "high"), default="normal", help="jitmnn's memory mode"),
+    arg("--threads", type=int, default=1),
+    arg("--runs", type=int, default=2, help="read the image N times; stage times are the last run's (default 2)"),
+    arg("--render", metavar="TEXT", help="draw TEXT (lines separated by \\n) on a white page, save it as IMAGE, "
+        "read it and report character accuracy"),
+)
+def ocr_cmd(args):
+    from .ocr.render import read_page, render_page, save_page, split_lines, text_of
+    from .ocr.report import Backend, format_runs, run_backends
+
+    reference = None
+    if args.render is not None:
+        lines = split_lines(args.render)
+        save_page(render_page(lines), args.image)
+        reference = text_of(lines)
+    page = read_page(args.image)
+    backends = []
+    if args.backend in ("jitmnn", "both"):
+        backends.append(Backend("jitmnn", {"precision": args.precision, "memory": args.memory}))
+    if args.backend in ("onnxruntime", "both"):
+        backends.append(Backend("onnxruntime"))
+    print(f"{args.image}: {page.shape[1]}x{page.shape[0]}")
+    print(format_runs(run_backends(page, backends, repeats=args.runs, num_threads=args.threads), reference))
 
 
 def main(argv=None) -> int:

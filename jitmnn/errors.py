@@ -50,3 +50,8 @@ class PrecisionError(JitmnnError, ArithmeticError):
 class ExecutionError(JitmnnError, RuntimeError):
     """A layer failed while running (an input value it cannot take, e.g. an index out of range in a Gather fed
     at run time); the message names the layer and its op."""
+
+
+class NotPicklableError(JitmnnError, TypeError):
+    """A module pickles as (model file path, settings) and is re-opened from that file when unpickled; one
+    built from an in-memory graph (jitmnn.from_graph) has no file to re-open."""

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 
 class Explanation:
+    """What `Module.explain()` returns: the plan's layers (op, algorithm, why, output shape, extra bytes, weight
+    and activation storage) as `layers` dicts, the Plan itself as `plan`, and a printable table.
+
+        e = m.explain({"input": (1, 3, 224, 224)})
+        print(e)                     # one line per layer, the reasons, the CPU tier under precision="low"
+        e.count("winograd")          # layers whose algorithm starts with "winograd"
+    """
+
     def __init__(self, plan, config, memory: dict, later_segments: list | None = None):
         self.plan = plan
         # Plans of the segments after a data-dependent node (or a shape computed at run time), as far as
@@ -26,6 +34,7 @@ class Explanation:
         ]
 
     def count(self, algorithm_prefix: str) -> int:
+        """How many layers run an algorithm whose name starts with `algorithm_prefix`."""
         return sum(1 for layer in self.layers if layer["algorithm"].startswith(algorithm_prefix))
 
     def __str__(self) -> str:
@@ -40,6 +49,8 @@ class Explanation:
         ]
         for note in p.notes:
             lines.append(f"note: {note}")
+        if c.precision == "low":
+            lines.append(_bf16_line(self.layers))
         w = max([len(x["name"]) for x in self.layers] + [4])
         lines.append(f"{'layer':<{w}}  {'op':<18} {'algorithm':<14} {'out shape':<20} {'act':<4} {'extra':>9}  reason")
         for x in self.layers:
@@ -61,6 +72,21 @@ class Explanation:
         return "\n".join(lines)
 
     __repr__ = __str__
+
+
+def _bf16_line(layers) -> str:
+    """precision=low: which compute tier this CPU gives, and which convs run bf16 (the others, by algorithm: a
+    depthwise conv has no GEMM for vdpbf16ps, a stem of odd row length is packed, a refusal names its reason)."""
+    from . import cpu
+
+    convs = [x for x in layers if x["op"] == "Conv"]
+    others: dict = {}
+    for x in convs:
+        if x["algorithm"] != "bf16":
+            others[x["algorithm"]] = others.get(x["algorithm"], 0) + 1
+    rest = ", ".join(f"{k} x{v}" for k, v in sorted(others.items()))
+    n = len(convs) - sum(others.values())
+    return f"cpu: {cpu.report()}; bf16 compute on {n} of {len(convs)} Conv layers" + (f" (others: {rest})" if rest else "")
 
 
 def _barrier_line(k: int, barrier) -> str:

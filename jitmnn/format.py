@@ -128,6 +128,11 @@ def _read_header(path: str):
     with open(path, "rb") as f:
         magic, version, flags, header_len = _PREFIX.unpack(f.read(_PREFIX.size))
         if magic != MAGIC:
+            if _looks_like_onnx(path, magic):
+                raise ModelFormatError(
+                    f"{path} is an ONNX model, not a .jmnn file: convert it once with jitmnn.convert(onnx_path, "
+                    f"'model.jmnn') (or `jitmnn convert`) and load the .jmnn, or open it with "
+                    f"jitmnn.InferenceSession(onnx_path), which converts it once into a cache")
             raise ModelFormatError(f"{path}: not a .jmnn file (bad magic {magic!r})")
         if version not in READABLE_VERSIONS:
             raise ModelFormatError(f"{path}: format version {version}, this jitmnn reads versions "
@@ -149,6 +154,31 @@ def _read_header(path: str):
     if not isinstance(header, dict) or header.get("format_version") != version:
         raise ModelFormatError(f"{path}: header is corrupt (no matching format_version)")
     return header, _align(_PREFIX.size + header_len), size, version
+
+
+def is_jmnn(path) -> bool:
+    """Does the file start with the .jmnn magic (as opposed to, say, an ONNX protobuf)?"""
+    try:
+        with open(path, "rb") as f:
+            return f.read(len(MAGIC)) == MAGIC
+    except OSError as e:
+        raise ModelFormatError(f"cannot open model file {os.fspath(path)!r}: {e}") from e
+
+
+def _looks_like_onnx(path, magic: bytes) -> bool:
+    """By extension, else (only now that the magic check failed) by parsing the file as an ONNX protobuf,
+    whose first field is ir_version (tag byte 0x08)."""
+    if str(path).lower().endswith(".onnx"):
+        return True
+    if magic[:1] != b"\x08":
+        return False
+    try:
+        import onnx
+
+        onnx.load(path, load_external_data=False)
+    except Exception:  # not ONNX either: the plain bad-magic message stands
+        return False
+    return True
 
 
 def _entries(path, header, version, data_start, size):

@@ -6,8 +6,11 @@ nor chooses anything. Clones share the Model and own their arenas; `close()` giv
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import threading
 import weakref
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,8 +19,13 @@ from . import planner, threads
 from .arena import Arena
 from .segment import Segment
 from .config import SessionConfig
-from .errors import ClosedError, InputError, PrecisionError
+from .errors import ClosedError, InputError, NotPicklableError, PrecisionError
 from .ops import registry
+
+if TYPE_CHECKING:
+    from .explain import Explanation
+    from .graph import Graph
+    from .planner import Plan
 
 # Packed data made from values folded out of shape tensors fed at run time (a Loop body's iteration count)
 # is kept for this many (node, value) pairs; a plan still holding an evicted one is packed again on bind.
@@ -95,7 +103,20 @@ def _is_file_backed(a: np.ndarray) -> bool:
 
 
 class Module:
-    def __init__(self, model: Model, config: SessionConfig):
+    """A loaded model you run: made by jitmnn.load (or from_graph, or clone). It owns one arena, the memory all
+    intermediate tensors live in, planned for the input shapes it is run with; the weights belong to the shared
+    Model and are never copied per module.
+
+        m = jitmnn.load("det.jmnn", memory="low")
+        out = m.run({"x": image})                     # {output name: numpy array}
+        m.input_names, m.output_names, m.input_specs  # {name: (declared shape, dtype)}
+        print(m.explain()); m.memory_info(); m.profile({"x": image})
+        with m.clone() as c: c.run({"x": image})      # another arena, the same weights
+
+    Use as a context manager (or call close()) to give the arena back as soon as you are done. One Module may be
+    run from several threads (each thread gets plans and an arena of its own); clones make that memory explicit."""
+
+    def __init__(self, model: Model, config: SessionConfig) -> None:
         self._model = model
         self.config = config
         self._arena = Arena(config.memory)
@@ -113,8 +134,16 @@ class Module:
         self.input_specs = {t.name: (tuple(t.shape), t.dtype) for t in graph.inputs}
 
     # ----- public API -------------------------------------------------------------------------------
-    def run(self, inputs: dict) -> dict:
-        """Run the model on a dict of numpy arrays; returns a dict of fresh output arrays."""
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the model on {input name: numpy array}; returns {output name: array}, fresh arrays the caller owns.
+
+            out = m.run({"x": np.zeros((1, 3, 640, 640), np.float32)})["sigmoid_0.tmp_0"]
+
+        The first run for an input shape plans the model (algorithm per layer, arena offsets) and loads the compiled
+        kernels the plan needs; later runs with that shape reuse both, so time steady-state runs, not the first.
+        Raises InputError for a wrong name, rank, dimension or dtype (nothing is cast silently), ClosedError after
+        close(), ExecutionError naming the layer if one fails on its data, and PrecisionError when precision="low"
+        overflowed fp16 on finite inputs."""
         self._check_open()
         arrays = self._check_inputs(inputs)
         threads.use(self.config.num_threads)
@@ -125,9 +154,14 @@ class Module:
             _check_fp16_range(result, arrays)
         return result
 
-    def profile(self, inputs: dict, runs: int = 5) -> list:
-        """Measured per-layer time (median ms over `runs`) of the bound plan: for finding slow layers.
-        Not the hot path: run() stays free of timing calls."""
+    def profile(self, inputs: dict[str, np.ndarray], runs: int = 5) -> list[tuple[str, str, str, float]]:
+        """Measured time of each layer for these inputs: [(layer name, op, algorithm, median ms over `runs`)] in
+        plan order, for finding the slow layers.
+
+            slowest = sorted(m.profile({"x": image}, runs=3), key=lambda r: -r[3])[:10]
+
+        It runs the plan step by step with a clock around each layer, separately from run(), which never calls a
+        clock; the sum of the layers is therefore close to, not equal to, a run's time."""
         import time
 
         self.run(inputs)  # plan, bind, compile
@@ -147,12 +181,26 @@ class Module:
         root.arena.after_run()
         return rows
 
-    def prepare(self, input_shapes: dict):
-        """Plan (and pack weights) for these input shapes ahead of the first run; returns the Plan."""
+    def prepare(self, input_shapes: dict[str, tuple[int, ...]]) -> Plan:
+        """Plan (and pack weights) for these input shapes ahead of the first run; returns the Plan.
+
+            m.prepare({"x": (1, 3, 640, 640)})   # e.g. at server start, so the first request is not slower
+
+        Planning and weight packing happen per input shape on first use; prepare() moves that cost to a moment you
+        choose."""
         self._check_open()
         return self._root.plan(self._normalise_shapes(input_shapes))
 
-    def explain(self, input_shapes: dict | None = None):
+    def explain(self, input_shapes: dict[str, tuple[int, ...]] | None = None) -> Explanation:
+        """The plan as a printable account: per layer, the op, the algorithm chosen and why, the output shape and
+        the extra memory it costs, plus the arena's planned and naive sizes and notes on settings without effect.
+
+            print(m.explain())                         # the last plan run (or one for the declared shapes)
+            e = m.explain({"x": (1, 3, 960, 960)})     # plans for these shapes without running
+            e.count("winograd"), e.layers[0], e.plan.algorithm_counts()
+
+        Models with data-dependent shapes (NonZero, NMS, If/Loop) are planned in segments; the later segments are
+        listed as far as runs have planned them."""
         from .explain import Explanation
 
         plan = self._root.plan(self._normalise_shapes(input_shapes)) if input_shapes else self._last_plan()
@@ -160,6 +208,16 @@ class Module:
         return Explanation(plan, self.config, self.memory_info(), later)
 
     def memory_info(self) -> dict:
+        """Where this module's memory goes, in bytes (of the last plan, and of this module's own arena):
+
+        weights_file_bytes / weights_stored_bytes: the weights as in the file (memory-mapped, shared between
+        processes and clones); weights_expanded_bytes: copies some algorithms keep (Winograd-transformed or
+        unpacked weights); arena_planned_bytes: what the plan needs for intermediate tensors, arena_naive_bytes: the
+        sum it would be without sharing; arena_capacity_bytes: resident now (0 after a run under memory="low"),
+        arena_reserved_bytes: address space kept; arena_high_water_bytes, arena_allocations, arena_bytes_allocated:
+        the arena's history; scratch_bytes: the largest per-layer scratch; per_layer_extra_bytes: {layer: bytes}.
+
+            info = m.memory_info(); info["arena_planned_bytes"] / info["arena_naive_bytes"]"""
         plan = self._root.last_plan()
         per_layer = {}
         scratch = 0
@@ -184,27 +242,51 @@ class Module:
             "per_layer_extra_bytes": per_layer,
         }
 
-    def clone(self) -> "Module":
-        """A module sharing this one's weights (read-only) with its own arena: one per worker thread."""
+    def clone(self) -> Module:
+        """A module sharing this one's weights (read-only) with its own arena and plans: one per worker thread.
+
+            with m.clone() as c:
+                c.run(inputs)
+
+        A clone costs its arena only (see memory_info()["arena_planned_bytes"]); closing it gives that back and
+        leaves this module running. jitmnn.ClonePool keeps one per worker for you."""
         self._check_open()
         return Module(self._model, self.config)
 
     def close(self) -> None:
-        """Give the arena and plans back. Weights stay mapped while any clone still uses them."""
+        """Give the arena and plans back (also on leaving a `with` block); run() then raises ClosedError.
+        Weights stay mapped while any clone still uses them; closing twice is harmless."""
         self._closed = True
         self._root.release()
         for root in list(self._thread_roots):
             root.release()
 
-    def __enter__(self):
+    def __enter__(self) -> Module:
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc) -> None:
         self.close()
 
     @property
     def closed(self) -> bool:
+        """True once close() was called: the module refuses to run."""
         return self._closed
+
+    @property
+    def path(self) -> str | None:
+        """The .jmnn file this module was loaded from (absolute), or None for one made by from_graph."""
+        return self._model.path
+
+    def __reduce__(self):
+        """Pickled as (file path, settings), never as weights or plans: unpickling (in a Dask/Spark/Ray worker)
+        loads the file again, so its weights are mmap'd and shared through the page cache, not copied."""
+        if self._model.path is None:
+            raise NotPicklableError(
+                "this module was built from an in-memory graph (jitmnn.from_graph), so there is no model file to "
+                "re-open where it is unpickled; save the graph with jitmnn.format.save(graph, 'model.jmnn') and "
+                "pickle jitmnn.load('model.jmnn', ...) instead")
+        self._check_open()
+        return _reopen, (self._model.path, dataclasses.asdict(self.config))
 
     # ----- internals --------------------------------------------------------------------------------
     def _check_open(self):
@@ -288,14 +370,21 @@ def _fmt(shape) -> str:
     return "(" + ", ".join(str(d) if isinstance(d, int) and d > 0 else "?" for d in shape) + ")"
 
 
-def load(path: str, precision: str = "normal", memory: str = "normal", num_threads: int = 1,
+def load(path: str | os.PathLike, precision: str = "normal", memory: str = "normal", num_threads: int = 1,
          memory_budget_mb: float | None = None, overrides: dict | None = None, check_finite: bool = False) -> Module:
-    """Open a .jmnn model for inference. Nothing is compiled or planned until the first run/prepare."""
+    """Open a .jmnn model for inference (jitmnn.load documents the settings). Nothing is compiled or planned
+    until the first run/prepare."""
     config = SessionConfig(precision=precision, memory=memory, num_threads=num_threads,
                            memory_budget_mb=memory_budget_mb, overrides=dict(overrides or {}),
                            check_finite=check_finite)
     graph = jformat.load(path)
-    return Module(Model(_for_precision(graph, config), path), config)
+    # absolute, so a pickled module re-opens the same file from a worker whose current directory differs
+    return Module(Model(_for_precision(graph, config), os.path.abspath(os.fspath(path))), config)
+
+
+def _reopen(path: str, settings: dict) -> Module:
+    """What unpickling a Module calls (see Module.__reduce__)."""
+    return load(path, **settings)
 
 
 def _for_precision(graph, config):
@@ -306,10 +395,12 @@ def _for_precision(graph, config):
     from dataclasses import replace
 
     from .compression import compress_graph
+    from .ops.conv_bf16 import bf16_weight_layers
 
     low = replace(graph, constants=dict(graph.constants), metadata=dict(graph.metadata))
     try:
-        low.metadata["precision_low"] = compress_graph(low, "fp16")
+        # On CPUs with bf16 compute, conv weights the bf16 kernel can read in place are stored bf16 instead
+        low.metadata["precision_low"] = compress_graph(low, "fp16", layers=bf16_weight_layers(low))
     except ValueError as e:  # nothing left to halve (already compressed, or no float weights)
         low.metadata["precision_low"] = str(e)
         return low
@@ -317,7 +408,7 @@ def _for_precision(graph, config):
     return low
 
 
-def from_graph(graph, **settings) -> Module:
+def from_graph(graph: Graph, **settings) -> Module:
     """A module straight from an in-memory Graph (tests, model builders); same settings as load()."""
     config = SessionConfig(**settings)
     return Module(Model(_for_precision(graph, config)), config)

@@ -11,9 +11,12 @@ benchmark compare runtimes on the same bytes."""
 from __future__ import annotations
 
 import os
-from typing import Callable, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple
 
 from . import ppocr, zoo
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 class ZooEntry(NamedTuple):
@@ -47,6 +50,7 @@ EXTRA = {"tiny_cnn": ZooEntry(zoo.tiny_cnn, None, (1, 3, 19, 21), "random_normal
 
 
 def entry(name: str) -> ZooEntry:
+    """The ZooEntry of model `name` (ZOO, then EXTRA); KeyError listing every name for an unknown one."""
     if name in ZOO:
         return ZOO[name]
     if name in EXTRA:
@@ -54,7 +58,7 @@ def entry(name: str) -> ZooEntry:
     raise KeyError(f"unknown model {name!r}; the zoo has {sorted(ZOO) + sorted(EXTRA)}")
 
 
-def sample_input(name: str, shape=None, seed: int = 0):
+def sample_input(name: str, shape: tuple[int, ...] | None = None, seed: int = 0) -> "np.ndarray":
     """A realistic input for model `name`: a text-like page for the detector, uniform [-1, 1] (PP-OCR's
     normalised range) for rec/cls, standard normal (a normalised image's range) for the classifiers."""
     import numpy as np
@@ -86,7 +90,7 @@ def onnx_path(name: str, workdir: str) -> str:
     return path
 
 
-def prepare_model(name: str, workdir: str, force: bool = False, **convert_options):
+def prepare_model(name: str, workdir: str, force: bool = False, **convert_options: Any) -> tuple[str, str]:
     """(onnx_path, jmnn_path) for zoo model `name`: the ONNX file ORT/MNN run and the .jmnn jitmnn runs,
     converted from that same ONNX file with jitmnn.convert(**convert_options). An existing .jmnn newer than
     the ONNX file is reused unless `force`; conversions with options get their own file name

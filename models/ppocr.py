@@ -3,6 +3,7 @@
 
     det = ppocr_model_path("det")                    # .../rapidocr_onnxruntime/models/ch_PP-OCRv4_det_infer.onnx
     x = text_like_page(640, 640, seed=0)             # (1, 3, 640, 640) float32, normalised for the detector
+    line = normalise(text_line("Total: 42.00"), "rapidocr")   # (1, 3, 48, 320): a line for the recogniser
 
 The models are located inside the installed package without importing it (its __init__ imports OpenCV,
 which we do not need); nothing is ever downloaded. Install with:
@@ -31,6 +32,9 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 HALF = (0.5, 0.5, 0.5)
 NORMALISATIONS = {"imagenet": (IMAGENET_MEAN, IMAGENET_STD), "rapidocr": (HALF, HALF)}
+# PP-OCR rec's input is 3 x 48 x W; PaddleOCR pads a batch to at least 320 wide (rec_image_shape [3, 48, 320]).
+REC_HEIGHT = 48
+REC_WIDTH = 320
 
 
 class PPOCRModelNotFound(FileNotFoundError):
@@ -130,6 +134,27 @@ def _glyph(img, rng, y, x, lh, gw, thick, ink) -> None:
             for t in range(thick):
                 ok = (rows < h) & (cols + t < w) & (cols + t >= 0)
                 img[rows[ok], cols[ok] + t] = ink
+
+
+def text_line(text: str, height: int = REC_HEIGHT, width: int = REC_WIDTH, font_size: int = 32) -> np.ndarray:
+    """`text` drawn black on white with Pillow's bundled font, as a text-line crop looks when PP-OCR's
+    recogniser gets it: scaled to `height` keeping its aspect ratio, at most `width` wide, padded on the
+    right with paper. HxWx3 uint8; `normalise(text_line(s), "rapidocr")` is rec's (1, 3, 48, 320) input.
+
+    The crop spans the font's ascent and descent, not the ink of these particular letters, so every line
+    sits in its crop the way a detector's box puts it there. Needs Pillow >= 10.1 (the `ocr` extra)."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.load_default(size=font_size)
+    ascent, descent = font.getmetrics()
+    left, _, right, _ = font.getbbox(text)
+    pad = max(1, font_size // 8)
+    crop = Image.new("RGB", (right - left + 2 * pad, ascent + descent + 2 * pad), "white")
+    ImageDraw.Draw(crop).text((pad - left, pad), text, fill="black", font=font)
+    fitted = max(1, min(width, round(height * crop.width / crop.height)))
+    line = Image.new("RGB", (width, height), "white")
+    line.paste(crop.resize((fitted, height), Image.Resampling.BILINEAR), (0, 0))
+    return np.asarray(line)
 
 
 def random_input(shape, seed: int = 0, low: float = -1.0, high: float = 1.0) -> np.ndarray:

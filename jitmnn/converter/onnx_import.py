@@ -25,6 +25,7 @@ import numpy as np
 from ..errors import ConversionError
 from ..graph import Graph, Node, TensorInfo, contiguous
 from ..ops import registry
+from .signature import onnx_signature
 
 MIN_OPSET = 7  # before 7, elementwise ops had the legacy `broadcast`/`axis` attributes
 # Older models are upgraded to this opset with onnx.version_converter before import (not by hand).
@@ -763,6 +764,7 @@ def import_onnx(src, check_runtime: bool = True, warnings: list | None = None) -
     from .checks import unsupported_ops
 
     model, _, _ = load_model(src)
+    signature = onnx_signature(model)
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     if opset is None:
         raise ConversionError("the model imports no default-domain (ai.onnx) opset")
@@ -819,7 +821,8 @@ def import_onnx(src, check_runtime: bool = True, warnings: list | None = None) -
         inputs.append(TensorInfo(vi.name, shape, dtype))
     graph = Graph(g.name or "model", nodes, inputs, [o.name for o in g.output], constants,
                   metadata={"source_format": "onnx", "opset": int(opset),
-                            "producer": f"{model.producer_name} {model.producer_version}".strip()})
+                            "producer": f"{model.producer_name} {model.producer_version}".strip(),
+                            "onnx": signature})
     if missing or check_runtime:
         bad = set(missing) | (unsupported_ops(graph) if check_runtime else set())
         if bad:

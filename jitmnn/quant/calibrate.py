@@ -25,10 +25,14 @@ import os
 import sys
 import time
 import warnings
+from typing import TYPE_CHECKING, Iterable
 
 import numpy as np
 
 from . import params as P
+
+if TYPE_CHECKING:
+    import onnx
 
 RECOMMENDED_SAMPLES = 100
 METHODS = ("minmax", "percentile", "kl")
@@ -93,7 +97,7 @@ class Progress:
 
 
 # ----- inputs ---------------------------------------------------------------------------------------------
-def load_data(path, input_names, input_ranks) -> list:
+def load_data(path: str | os.PathLike, input_names: list[str], input_ranks: dict[str, int]) -> list[dict]:
     """Calibration inputs from a directory (every .npy/.npz file, sorted by name) or one .npz file.
     An array of the input's rank is one batch; one of rank+1 is a stack of batches (split on axis 0).
     In an .npz for a multi-input model the keys are the input names; for a one-input model any keys."""
@@ -424,11 +428,19 @@ def weighted_error(w: np.ndarray, wq: np.ndarray, imp: np.ndarray) -> float:
 
 
 # ----- public entry point ---------------------------------------------------------------------------------
-def calibrate(model, inputs, *, method: str = "percentile", bits: int = 8, samples: int | None = None,
-              block_size: int | None = None, bias_fp16: bool = True, bias_correction: bool = True, out=None,
-              progress: bool = True) -> dict:
+def calibrate(model: str | os.PathLike | onnx.ModelProto, inputs: Iterable[np.ndarray | dict], *, method: str = "percentile", bits: int = 8,
+              samples: int | None = None, block_size: int | None = None, bias_fp16: bool = True,
+              bias_correction: bool = True, out: str | os.PathLike | None = None, progress: bool = True) -> dict:
     """Calibrate `model` (ONNX path or ModelProto) on `inputs` (an iterable of arrays, or of dicts for
     multi-input models; at most `samples` are used) and return the params dict (also written to `out`).
+
+        params = jitmnn.quant.calibrate("rec.onnx", lines, bits=8, out="rec.params.json")
+        jitmnn.convert("rec.onnx", "rec.int8.jmnn", compression_params="rec.params.json")
+
+    `inputs` is consumed once, lazily, so a generator that loads or renders each sample as it goes keeps memory
+    flat (wrap it in tqdm for a progress bar, and pass progress=False to silence the built-in one on stderr).
+    Fewer than RECOMMENDED_SAMPLES inputs give a CalibrationWarning. The file is tied to the model's content
+    hash: the converter refuses it for any other model.
 
     bits 8 -> int8 per output channel (block_size 0), 4 -> int4 in blocks of 32 along the input.
     bias_fp16 also stores Conv biases as fp16 (when lossless to 1e-3), which matters for small models

@@ -26,10 +26,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import ParamsError
+
+if TYPE_CHECKING:
+    import onnx
 
 FORMAT = "jitmnn-compression-params"
 VERSION = 1
@@ -37,7 +41,7 @@ KINDS = ("int8", "int4", "fp16", "bf16", "fp32")
 BITS_OF_KIND = {"int8": 8, "int4": 4, "fp16": 16, "bf16": 16, "fp32": 32}
 
 
-def model_hash(model) -> str:
+def model_hash(model: str | os.PathLike | bytes | onnx.ModelProto) -> str:
     """sha256 of an ONNX model's graph (nodes, initializers, inputs, outputs): what a params file is tied
     to. The graph only, so re-saving a model with another producer string keeps its hash."""
     from ..converter.onnx_import import load_model
@@ -51,7 +55,9 @@ def new_params(sha256: str, source: str, calibration: dict) -> dict:
             "calibration": dict(calibration), "layers": {}}
 
 
-def save(params: dict, path) -> None:
+def save(params: dict, path: str | os.PathLike) -> None:
+    """Write a params dict as JSON (numpy arrays as lists), atomically: a crash never leaves half a file that the
+    converter would then refuse."""
     path = os.fspath(path)
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
@@ -67,7 +73,7 @@ def _json_default(o):
     raise TypeError(f"cannot store {type(o).__name__} in a params file")
 
 
-def load(src) -> dict:
+def load(src: str | os.PathLike | dict) -> dict:
     """A params dict from a path (or an already loaded dict), structurally checked."""
     if isinstance(src, dict):
         params = src
