@@ -201,9 +201,10 @@ def bench_models(args, prepared: dict, log) -> list:
                     continue  # reported as an error row below
                 row = {"model": name, "threads": threads, "runtime": runtime, "mode": mode}
                 out = ref_out if (runtime == "ort" and threads == 1) else \
-                    os.path.join(args.workdir, f"{name}.{runtime}.{mode}.t{threads}.out.npz")
+                    os.path.join(args.workdir, f"{name}.{runtime}.{mode.replace('/', '+')}.t{threads}.out.npz")
+                memory, _, precision = (mode if mode != "-" else "normal").partition("/")
                 spec = {"task": "run", "runtime": runtime, "model": model_file, "input": item["input"],
-                        "threads": threads, "memory": mode if mode != "-" else "normal", "runs": args.runs,
+                        "threads": threads, "memory": memory, "precision": precision or "normal", "runs": args.runs,
                         "min_time": args.min_time, "max_time": args.max_time, "warmup": 3, "out": out}
                 if runtime == "jitmnn" and args.warm_cache:
                     # untimed: make sure "first run" measures a warm Numba cache, not this machine's first compile
@@ -344,7 +345,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--models", type=csv, default=list(DEFAULT_MODELS),
                    help="comma list from the zoo (resnet18,resnet50,mobilenet_v2,ppocr_det,ppocr_rec,ppocr_cls)")
     p.add_argument("--threads", type=lambda s: [int(x) for x in csv(s)], default=[1, 2])
-    p.add_argument("--modes", type=csv, default=["normal", "low"], help="jitmnn memory modes")
+    p.add_argument("--modes", type=csv, default=["normal", "low"],
+                   help="jitmnn memory modes, or memory/precision (e.g. normal/low: memory normal, precision low)")
     p.add_argument("--mnn-modes", type=csv, default=["normal", "low"], help="MNN memory modes (when MNN imports)")
     p.add_argument("--mnn-python", default=sys.executable, help="python of a venv with MNN installed")
     p.add_argument("--runs", type=int, default=20, help="at least this many timed runs ...")

@@ -52,6 +52,12 @@ GEMM_MIN_MACS_PER_THREAD = 1 << 16
 # Conv "bf16" (precision=low on AVX512-BF16 CPUs) is costed at this fraction of im2col + BLAS: its GEMM ran
 # 155-158 GFLOP/s vs 93-96 for the fp32 micro-kernel on 256x2304x196 (1 thread), plus the bf16 packing pass.
 BF16_CONV_COST_FACTOR = 0.6
+# Conv "bf16" with num_threads > 1 splits each tile's gather, packing and GEMM over Numba threads
+# (_conv_tile_parallel). Off: one tile alone runs 1.4-1.9x faster on 2 threads (benchmarks/gemm.py), but whole
+# models got slower (ResNet-18 precision=low, fresh process: 28 ms at 1 thread; 2 threads 28-34 ms with BLAS held
+# to 1 thread, 48-68 ms with BLAS at 2, whose spinning workers take the second core; every layer, serial ones
+# included, ran up to 2x slower). Until that is understood a precision=low plan computes on the calling thread.
+BF16_CONV_THREADS = False
 
 PRECISIONS = ("low", "normal", "high")
 MEMORY_MODES = ("low", "normal", "high")

@@ -22,6 +22,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ._jit import helper, kernel
+from .conv import im2col_tile
 from .gemm import _store_tile
 from .half import load
 from .simd import _element_pointer, vec16, vstore, vzero
@@ -332,6 +333,48 @@ def _gemm_parallel(ap, a_panel, a_row, a_pair, bp, m, k, n, c, tiles, nchunks):
                 _store_tile(c, tile, i0, nb * NR, rows, min(NR, n - nb * NR), n, p0 > 0)
 
 
+@kernel(parallel=True)
+def _conv_tile_parallel(ap, a_panel, a_row, a_pair, m, x3, pointwise, col0, n, OW, kh, kw, sh, sw, ph, pw, dh, dw,
+                        cols, bpack, c, tiles, nchunks):
+    """One output tile of a conv (pixels col0..col0+n) on nchunks threads: the tile's columns are cut into
+    nchunks runs of whole 32-column panels, and each thread gathers its own im2col columns (or, pointwise, reads
+    the input rows), packs them and multiplies all of A into its columns of c ([m, n], row-major). Nothing runs
+    serially between the gather and the GEMM, and threads share no scratch: thread ch owns cols[rows * j0:
+    rows * j1], its panels of bpack and its micro-tile."""
+    C = x3.shape[0]
+    k = C * kh * kw
+    k2 = (k + 1) // 2
+    npan = (n + NR - 1) // NR
+    nmb = (m + MR - 1) // MR
+    xf = x3.reshape(-1)
+    cf = c.reshape(-1)
+    P = x3.shape[1] * x3.shape[2]
+    for ch in prange(nchunks):
+        pan0 = ch * npan // nchunks
+        pan1 = (ch + 1) * npan // nchunks
+        j0 = pan0 * NR
+        w = min(pan1 * NR, n) - j0
+        if w <= 0:
+            continue
+        bp = bpack[pan0 * k2 * NR:pan1 * k2 * NR]
+        if pointwise:
+            _pack_b(xf, P, col0 + j0, k, w, bp)
+        else:
+            chunk = cols[k * j0:k * (j0 + w)].reshape(k, w)
+            im2col_tile(x3, chunk, col0 + j0, w, OW, kh, kw, sh, sw, ph, pw, dh, dw)
+            _pack_b(chunk.reshape(-1), w, 0, k, w, bp)
+        tile = tiles[ch * MR * NR:(ch + 1) * MR * NR]
+        for p0 in range(0, k2, KC // 2):
+            kc2 = min(KC // 2, k2 - p0)
+            for nb in range(pan1 - pan0):
+                for mb in range(nmb):
+                    i0 = mb * MR
+                    rows = min(MR, m - i0)
+                    _micro_8x32(ap, mb * a_panel + p0 * a_pair, a_row, a_pair, rows, bp, nb * k2 * NR + p0 * NR,
+                                kc2, tile)
+                    _store_tile(cf, tile, i0, j0 + nb * NR, rows, min(NR, n - j0 - nb * NR), n, p0 > 0)
+
+
 # ----- checked wrappers -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Bf16Weights:
@@ -414,6 +457,37 @@ def pack_b(b: np.ndarray, col0: int, n: int, bpack: np.ndarray) -> None:
         raise ValueError(f"gemm_bf16: columns {col0}:{col0 + n} of {ldb}, bpack {bpack.size} {bpack.dtype}")
     if k and n:
         _pack_b(b.reshape(-1), ldb, col0, k, n, bpack)
+
+
+def conv_tile_bf16_threads(a: Bf16Weights, x3: np.ndarray, pointwise: bool, col0: int, n: int, OW: int, kh: int,
+                           kw: int, strides, pads, dilations, cols: np.ndarray, bpack: np.ndarray, c: np.ndarray,
+                           tiles: np.ndarray, threads: int) -> None:
+    """c[m, n] = A @ (im2col of x3 for output pixels col0..col0+n), im2col, packing and GEMM split by columns over
+    `threads` Numba threads (_conv_tile_parallel). x3: [C, H, W] float32 or fp16 bits; cols: C*kh*kw * n float32
+    (unused when pointwise); bpack: packed_b_size(C*kh*kw, n) words; tiles: tiles_size(threads) float32."""
+    if x3.ndim != 3 or not x3.flags.c_contiguous or x3.dtype not in (np.float32, np.uint16):
+        raise ValueError(f"conv_tile_bf16_threads: x3 must be a C-contiguous [C, H, W] float32/uint16 array, got "
+                         f"{x3.shape} {x3.dtype}")
+    C, H, W = x3.shape
+    k = C * kh * kw
+    (sh, sw), (dh, dw) = strides, dilations
+    ph, pw = pads[0], pads[1]
+    OH = (H + pads[0] + pads[2] - dh * (kh - 1) - 1) // sh + 1 if min(sh, sw, dh, dw, kh, kw) > 0 else 0
+    m = a.m
+    last_word = ((m - 1) // MR) * a.panel + ((m - 1) % MR) * a.row + (k_pairs(k) - 1) * a.pair if m and k else -1
+    if a.k != k or a.words.dtype != np.uint32 or last_word >= a.words.size or OH < 1 or OW < 1 \
+            or not (0 <= col0 and 0 <= n and col0 + n <= OH * OW) or (pointwise and OH * OW != H * W) \
+            or c.shape != (m, n) or not c.flags.c_contiguous or c.dtype != np.float32 \
+            or (not pointwise and (cols.size < k * n or cols.dtype != np.float32)) \
+            or bpack.size < packed_b_size(k, n) or bpack.dtype != np.uint32 or threads < 1:
+        raise ValueError(f"conv_tile_bf16_threads: A {m}x{a.k} ({a.words.size} words) for x {x3.shape} kernel "
+                         f"{kh}x{kw}, pixels {col0}:{col0 + n} of {OH}x{OW}, c {c.shape} {c.dtype}, cols {cols.size}, "
+                         f"bpack {bpack.size}")
+    _check_tiles(tiles, threads)
+    if m == 0 or n == 0:
+        return
+    _conv_tile_parallel(a.words, a.panel, a.row, a.pair, m, x3, pointwise, col0, n, OW, kh, kw, sh, sw, ph, pw, dh,
+                        dw, cols, bpack, c, tiles, threads)
 
 
 def gemm_bf16(a: Bf16Weights, b: np.ndarray, col0: int, n: int, c: np.ndarray, bpack: np.ndarray,

@@ -134,15 +134,20 @@ def test_packing_rounds_like_numpy_in_both_paths(n):
 
 
 @needs_bf16
-def test_bf16_conv_on_two_threads_equals_one_thread_bit_for_bit():
-    """The threaded GEMM only splits output tiles between threads: every tile sums its K in the same order, so
-    precision=low with num_threads=2 gives exactly the 1-thread result (and the threaded path really ran)."""
+@pytest.mark.parametrize("kernel,pads", [((3, 3), [1, 1, 1, 1]), ((1, 1), [0, 0, 0, 0])])
+def test_bf16_conv_on_two_threads_equals_one_thread_bit_for_bit(kernel, pads, monkeypatch):
+    """The threaded conv only splits each tile's columns between threads: every output sums its K in the same
+    order, so precision=low with num_threads=2 gives exactly the 1-thread result (and the threaded path really
+    ran: it is off by default, config.BF16_CONV_THREADS, so the test switches it on)."""
     import jitmnn
+    from jitmnn import config as jconfig
     from jitmnn.graph import Graph, Node, TensorInfo
 
+    monkeypatch.setattr(jconfig, "BF16_CONV_THREADS", True)
+
     rng = np.random.default_rng(3)
-    w = rng.standard_normal((24, 32, 3, 3)).astype(np.float32)  # 3 row panels: split by tiles, not panels
-    g = Graph("conv", [Node("c", "Conv", ["x", "w"], ["y"], {"pads": [1, 1, 1, 1]})], [TensorInfo("x", (1, 32, 40, 40))],
+    w = rng.standard_normal((24, 32) + kernel).astype(np.float32)  # 3 row panels: split by columns
+    g = Graph("conv", [Node("c", "Conv", ["x", "w"], ["y"], {"pads": pads})], [TensorInfo("x", (1, 32, 40, 40))],
               ["y"], {"w": w})
     x = rng.standard_normal((1, 32, 40, 40)).astype(np.float32)
     one = jitmnn.from_graph(g, precision="low", num_threads=1)
@@ -152,3 +157,39 @@ def test_bf16_conv_on_two_threads_equals_one_thread_bit_for_bit():
     assert steps["one"].algorithm == steps["two"].algorithm == "bf16"
     assert steps["two"].params[1].threads == 2 and steps["one"].params[1].threads == 1
     np.testing.assert_array_equal(y1, y2)
+
+
+@needs_bf16
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("fp16", [False, True])
+@pytest.mark.parametrize("geom", [  # (C, H, W, kh, kw, strides, pads (top, left, bottom, right), dilations, col0, n)
+    (5, 17, 18, 3, 3, (2, 2), (1, 1, 1, 1), (1, 1), 7, 60),  # odd K (45): a zero-padded last pair
+    (4, 10, 12, 3, 3, (2, 1), (0, 1, 2, 0), (1, 1), 3, 40),  # asymmetric pads, unequal strides
+    (6, 12, 12, 3, 3, (1, 1), (2, 2, 2, 2), (2, 2), 0, 144),  # dilation, a whole map
+    (16, 9, 11, 1, 1, (1, 1), (0, 0, 0, 0), (1, 1), 5, 70),  # pointwise: the input rows are the columns
+])
+def test_threaded_conv_tile_equals_the_serial_gather_pack_and_gemm(geom, fp16, threads):
+    """conv_tile_bf16_threads (each thread gathers, packs and multiplies its own columns) against im2col_tile +
+    pack_b + gemm_packed_b on one thread: bit for bit, including a tile that starts mid-row and fp16 inputs."""
+    from jitmnn.kernels import conv as KC
+
+    C, H, W, kh, kw, strides, pads, dil, col0, n = geom
+    OH = (H + pads[0] + pads[2] - dil[0] * (kh - 1) - 1) // strides[0] + 1
+    OW = (W + pads[1] + pads[3] - dil[1] * (kw - 1) - 1) // strides[1] + 1
+    n = min(n, OH * OW - col0)
+    rng = np.random.default_rng(C * H + kh)
+    x = rng.standard_normal((C, H, W)).astype(np.float32)
+    if fp16:
+        x = x.astype(np.float16).view(np.uint16)
+    rows, m = C * kh * kw, 19
+    w = G.pack_a_bf16(rng.standard_normal((m, rows)).astype(np.float32))
+    cols = np.empty((rows, n), np.float32)
+    KC.im2col_tile(x, cols, col0, n, OW, kh, kw, strides[0], strides[1], pads[0], pads[1], dil[0], dil[1])
+    want = np.empty((m, n), np.float32)
+    bpack = np.empty(G.packed_b_size(rows, n), np.uint32)
+    G.gemm_bf16(w, cols, 0, n, want, bpack, np.empty(G.tiles_size(1), np.float32))
+    got = np.full((m, n), np.nan, np.float32)
+    G.conv_tile_bf16_threads(w, x, kh == 1 and strides == (1, 1) and not any(pads), col0, n, OW, kh, kw, strides,
+                             pads, dil, np.empty(rows * n, np.float32), np.empty(G.packed_b_size(rows, n), np.uint32),
+                             got, np.empty(G.tiles_size(threads), np.float32), threads)
+    np.testing.assert_array_equal(got, want)

@@ -80,7 +80,7 @@ def _pointwise(g) -> bool:
 
 
 def _threaded(ctx, g, t) -> bool:
-    return ctx.threads > 1 and g.Kg * g.Cg * g.kh * g.kw * t >= ctx.threads * jconfig.GEMM_MIN_MACS_PER_THREAD
+    return jconfig.BF16_CONV_THREADS and ctx.threads > 1 and g.Kg * g.Cg * g.kh * g.kw * t >= ctx.threads * jconfig.GEMM_MIN_MACS_PER_THREAD
 
 
 def _layout(ctx):
@@ -140,7 +140,10 @@ def _run(packed, params, ins, outs, scratch):
             for col0 in range(0, P, t):
                 nc = min(t, P - col0)
                 dst = y2 if direct else tile_out[:Kg * nc].reshape(Kg, nc)
-                if pointwise:  # the input rows are the columns: rounded to bf16 as they are packed
+                if threads > 1:  # gather, pack and GEMM split by columns: one parallel region per tile
+                    KB.conv_tile_bf16_threads(weights[gi], x3, pointwise, col0, nc, g.OW, g.kh, g.kw, g.strides,
+                                              g.pads, g.dilations, cols_all, bpack, dst, tiles, threads)
+                elif pointwise:  # the input rows are the columns: rounded to bf16 as they are packed
                     KB.pack_b(x3.reshape(Cg, P), col0, nc, bpack)
                 else:
                     cols = cols_all[:rows * nc].reshape(rows, nc)
