@@ -193,3 +193,28 @@ def test_threaded_conv_tile_equals_the_serial_gather_pack_and_gemm(geom, fp16, t
                              pads, dil, np.empty(rows * n, np.float32), np.empty(G.packed_b_size(rows, n), np.uint32),
                              got, np.empty(G.tiles_size(threads), np.float32), threads)
     np.testing.assert_array_equal(got, want)
+
+
+@needs_bf16
+def test_an_fp16_file_computes_bf16_at_precision_low_without_extra_weight_memory():
+    """Weights a file already stores fp16 are re-stored bf16 (same bytes) for convs the bf16 kernel reads in place,
+    so `convert --fp16` models get bf16 compute too; int8 weights would stay quantized (hybrid kernels)."""
+    import jitmnn
+    from jitmnn.compression import compress_graph
+    from jitmnn.graph import Graph, Node, TensorInfo
+
+    rng = np.random.default_rng(5)
+    w = rng.standard_normal((32, 16, 3, 3)).astype(np.float32)
+    g = Graph("conv", [Node("c", "Conv", ["x", "w"], ["y"], {"pads": [1, 1, 1, 1]})], [TensorInfo("x", (1, 16, 12, 12))],
+              ["y"], {"w": w})
+    x = rng.standard_normal((1, 16, 12, 12)).astype(np.float32)
+    ref = jitmnn.from_graph(g).run({"x": x})["y"]
+    compress_graph(g, "fp16")
+    stored = g.constants["w"].nbytes
+    m = jitmnn.from_graph(g, precision="low")
+    y = m.run({"x": x})["y"]
+    step = {s.node.name: s for s in m.explain().plan.steps}["c"]
+    assert step.algorithm == "bf16" and step.params[0].consts[1].kind == "bf16"
+    assert step.params[0].consts[1].nbytes == stored and m.memory_info()["weights_expanded_bytes"] <= 4 * 32
+    assert tolerances.rel_err(y, ref) <= tolerances.BF16
+    assert g.constants["w"].kind == "fp16"  # the loaded graph is a copy: the caller's stays as it was

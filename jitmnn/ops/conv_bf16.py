@@ -58,20 +58,33 @@ def _pack(ctx):
     return weights, pack_bias(ctx, g.K)
 
 
+def _readable_in_place(node, shape) -> bool:
+    """A conv weight of this shape is a GEMM per group with even rows: the bf16 kernel reads it where it lies."""
+    if node.op != "Conv" or len(shape) not in (3, 4):
+        return False
+    group = int(node.attrs.get("group", 1))
+    rows = int(np.prod(shape[1:]))
+    return shape[0] // group > 1 and rows > 1 and rows % 2 == 0
+
+
 def bf16_weight_layers(graph) -> dict:
-    """precision="low" storage plan on a CPU with bf16 compute: the convs this algorithm can read in place
-    (a GEMM per group, even rows) get their weights stored bf16 instead of fp16, as compress_graph's `layers`."""
+    """precision="low" storage plan on a CPU with bf16 compute: the convs this algorithm can read in place get
+    their fp32 weights stored bf16 instead of fp16, as compress_graph's `layers`. Weights the file already holds
+    as fp16 are re-stored as bf16 here, in place (same bytes; the kernel rounds to bf16 anyway, so nothing is
+    lost that it would have kept), so an fp16 file computes in bf16 too. int8/int4 weights stay quantized."""
     if cpu.bf16_tier() != "avx512_bf16":
         return {}
+    from jitmnn.compression import compress
+
     layers = {}
     for node in graph.nodes:
-        w = graph.constants.get(node.inputs[1]) if node.op == "Conv" and len(node.inputs) > 1 else None
-        if not isinstance(w, np.ndarray) or w.dtype != np.float32 or w.ndim not in (3, 4):
-            continue
-        group = int(node.attrs.get("group", 1))
-        rows = int(np.prod(w.shape[1:]))
-        if w.shape[0] // group > 1 and rows > 1 and rows % 2 == 0:
+        name = node.inputs[1] if node.op == "Conv" and len(node.inputs) > 1 else None
+        w = graph.constants.get(name) if name else None
+        if isinstance(w, np.ndarray) and w.dtype == np.float32 and _readable_in_place(node, w.shape):
             layers[node.name] = {"kind": "bf16"}
+        elif isinstance(w, CompressedTensor) and w.kind == "fp16" and _readable_in_place(node, w.shape) \
+                and sum(1 for n in graph.nodes if name in n.inputs) == 1:
+            graph.constants[name] = compress(w.to_float(), "bf16")
     return layers
 
 
