@@ -187,12 +187,18 @@ def _pack_a(a, m, k, out):
 def _pack_b(b, ldb, col0, k, n, out):
     """B[kk, j] = b[kk * ldb + col0 + j] (float32, or fp16 bits) for j < n, into 32-column panels of pair words:
     out[nb * k2 * 32 + p * 32 + c] = bf16(B[2p, nb*32 + c]) | bf16(B[2p+1, nb*32 + c]) << 16, zero-padded."""
+    _pack_b_rows(b, ldb, col0, k, n, out, 0, (k + 1) // 2)
+
+
+@kernel
+def _pack_b_rows(b, ldb, col0, k, n, out, p_off, k2_total):
+    """_pack_b of a block of k rows that are pairs p_off.. of a B with k2_total pairs (panel stride k2_total * 32)."""
     k2 = (k + 1) // 2
     npanels = (n + NR - 1) // NR
     for nb in range(npanels):
         j0 = nb * NR
         w = min(NR, n - j0)
-        base = nb * k2 * NR
+        base = nb * k2_total * NR + p_off * NR
         for p in range(k2):
             r0 = np.uint64(2 * p * ldb + col0 + j0)
             dst = np.uint64(base + p * NR)
@@ -211,6 +217,31 @@ def _pack_b(b, ldb, col0, k, n, out):
                     out[dst + c] = to_bf16(load(b, r0 + c))
             for c in range(np.uint64(w), np.uint64(NR)):
                 out[dst + c] = np.uint32(0)
+
+
+def im2col_block_channels(taps: int) -> int:
+    """Channels per block of the fused gather-and-pack: about 32 im2col rows, an even number when a channel has an
+    odd number of taps (so every block starts on a pair)."""
+    cb = max(1, 32 // taps)
+    return cb + (cb % 2) if taps % 2 else cb
+
+
+@kernel
+def _im2col_pack(x3, kh, kw, col0, n, OW, sh, sw, ph, pw, dh, dw, cb, blockbuf, out):
+    """_pack_b of the im2col matrix of x3 ([C, H, W], float32 or fp16 bits) for output pixels col0..col0+n, cb
+    channels at a time through blockbuf (cb * kh * kw * n floats: stays in L1/L2), so the column matrix never
+    goes through memory whole."""
+    C, H, W = x3.shape
+    taps = kh * kw
+    k2 = (C * taps + 1) // 2
+    xf = x3.reshape(-1)
+    for c0 in range(0, C, cb):
+        c1 = min(C, c0 + cb)
+        rows = (c1 - c0) * taps
+        block = blockbuf[:rows * n].reshape(rows, n)
+        im2col_tile(xf[c0 * H * W:c1 * H * W].reshape(c1 - c0, H, W), block, col0, n, OW, kh, kw, sh, sw, ph, pw,
+                    dh, dw)
+        _pack_b_rows(block.reshape(-1), n, 0, rows, n, out, (c0 * taps) // 2, k2)
 
 
 @kernel
@@ -457,6 +488,25 @@ def pack_b(b: np.ndarray, col0: int, n: int, bpack: np.ndarray) -> None:
         raise ValueError(f"gemm_bf16: columns {col0}:{col0 + n} of {ldb}, bpack {bpack.size} {bpack.dtype}")
     if k and n:
         _pack_b(b.reshape(-1), ldb, col0, k, n, bpack)
+
+
+def pack_b_im2col(x3: np.ndarray, kh: int, kw: int, strides, pads, dilations, OW: int, col0: int, n: int,
+                  bpack: np.ndarray, blockbuf: np.ndarray) -> None:
+    """The im2col matrix of x3 ([C, H, W] float32 or fp16 bits) for output pixels col0..col0+n, packed as bf16 pair
+    panels a few channels at a time (blockbuf: im2col_block_channels(kh * kw) * kh * kw * n float32)."""
+    if x3.ndim != 3 or not x3.flags.c_contiguous or x3.dtype not in (np.float32, np.uint16):
+        raise ValueError(f"pack_b_im2col: x3 must be a C-contiguous [C, H, W] float32/uint16 array, got {x3.shape}")
+    C = x3.shape[0]
+    taps = kh * kw
+    cb = im2col_block_channels(taps)
+    if min(strides + tuple(dilations) + (kh, kw, OW)) < 1 or n < 0 or col0 < 0 \
+            or bpack.size < packed_b_size(C * taps, n) or bpack.dtype != np.uint32 \
+            or blockbuf.size < min(cb, C) * taps * n or blockbuf.dtype != np.float32:
+        raise ValueError(f"pack_b_im2col: x3 {x3.shape}, kernel {kh}x{kw}, strides {strides}, pixels {col0}:{col0 + n} "
+                         f"(OW {OW}), bpack {bpack.size}, blockbuf {blockbuf.size}")
+    if C and n:
+        _im2col_pack(x3, kh, kw, col0, n, OW, strides[0], strides[1], pads[0], pads[1], dilations[0], dilations[1],
+                     cb, blockbuf, bpack)
 
 
 def conv_tile_bf16_threads(a: Bf16Weights, x3: np.ndarray, pointwise: bool, col0: int, n: int, OW: int, kh: int,

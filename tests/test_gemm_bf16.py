@@ -218,3 +218,37 @@ def test_an_fp16_file_computes_bf16_at_precision_low_without_extra_weight_memory
     assert step.params[0].consts[1].nbytes == stored and m.memory_info()["weights_expanded_bytes"] <= 4 * 32
     assert tolerances.rel_err(y, ref) <= tolerances.BF16
     assert g.constants["w"].kind == "fp16"  # the loaded graph is a copy: the caller's stays as it was
+
+
+@pytest.mark.parametrize("fp16", [False, True])
+@pytest.mark.parametrize("geom", [  # (C, H, W, kh, kw, strides, pads (top, left, bottom, right), dilations, col0, n)
+    (3, 9, 11, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1), 0, 99),  # 3 channels, blocks of 2: the last block has 1
+    (5, 17, 18, 7, 7, (2, 2), (3, 3, 3, 3), (1, 1), 7, 50),  # 49 taps: blocks of 2 channels, odd K
+    (9, 10, 12, 3, 3, (2, 1), (0, 1, 2, 0), (1, 1), 3, 40),  # asymmetric pads, unequal strides, 5 blocks
+    (4, 12, 12, 2, 2, (1, 1), (1, 1, 0, 0), (2, 2), 0, 121),  # even taps, dilation
+    (40, 8, 8, 1, 1, (2, 2), (0, 0, 0, 0), (1, 1), 0, 16),  # strided 1x1: 32 channels per block, then 8
+    (3, 7, 9, 2, 4, (1, 3), (0, 2, 1, 2), (1, 2), 5, 9),  # tile ends inside an output row
+])
+def test_blockwise_gather_and_pack_equals_im2col_then_pack(geom, fp16):
+    """pack_b_im2col gathers a few channels at a time; its words must equal packing the whole im2col tile that
+    kernels/conv.py writes, bit for bit (padding zeros, blocks that end mid-K, fp16 inputs)."""
+    from jitmnn.kernels import conv as KC
+
+    C, H, W, kh, kw, strides, pads, dil, col0, n = geom
+    OH = (H + pads[0] + pads[2] - dil[0] * (kh - 1) - 1) // strides[0] + 1
+    OW = (W + pads[1] + pads[3] - dil[1] * (kw - 1) - 1) // strides[1] + 1
+    n = min(n, OH * OW - col0)
+    x = np.random.default_rng(C * H + kh).standard_normal((C, H, W)).astype(np.float32)
+    if fp16:
+        x = x.astype(np.float16).view(np.uint16)
+    rows = C * kh * kw
+    cols = np.empty((rows, n), np.float32)
+    KC.im2col_tile(x, cols, col0, n, OW, kh, kw, strides[0], strides[1], pads[0], pads[1], dil[0], dil[1])
+    want = np.full(G.packed_b_size(rows, n), 7, np.uint32)
+    G.pack_b(cols, 0, n, want)
+    got = np.full(G.packed_b_size(rows, n), 9, np.uint32)
+    block = np.empty(min(C, G.im2col_block_channels(kh * kw)) * kh * kw * n, np.float32)
+    G.pack_b_im2col(x, kh, kw, strides, pads, dil, OW, col0, n, got, block)
+    np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match="pack_b_im2col"):  # a block buffer too small is refused, not overrun
+        G.pack_b_im2col(x, kh, kw, strides, pads, dil, OW, col0, n, got, block[:-1])
