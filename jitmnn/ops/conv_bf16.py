@@ -154,11 +154,13 @@ def _run(packed, params, ins, outs, scratch):
                 if threads > 1:  # gather, pack and GEMM split by columns: one parallel region per tile
                     KB.conv_tile_bf16_threads(weights[gi], x3, pointwise, col0, nc, g.OW, g.kh, g.kw, g.strides,
                                               g.pads, g.dilations, cols_all, bpack, dst, tiles, threads)
-                elif pointwise:  # the input rows are the columns: rounded to bf16 as they are packed
-                    KB.pack_b(x3.reshape(Cg, P), col0, nc, bpack)
-                else:  # gathered a few channels at a time into L1-sized blocks, rounded and packed from there
-                    KB.pack_b_im2col(x3, g.kh, g.kw, g.strides, g.pads, g.dilations, g.OW, col0, nc, bpack, cols_all)
-                KB.gemm_packed_b(weights[gi], bpack, nc, dst, tiles, threads)
+                else:
+                    if pointwise:  # the input rows are the columns: rounded to bf16 as they are packed
+                        KB.pack_b(x3.reshape(Cg, P), col0, nc, bpack)
+                    else:  # gathered a few channels at a time into L1-sized blocks, rounded and packed from there
+                        KB.pack_b_im2col(x3, g.kh, g.kw, g.strides, g.pads, g.dilations, g.OW, col0, nc, bpack,
+                                         cols_all)
+                    KB.gemm_packed_b(weights[gi], bpack, nc, dst, tiles)
                 KE.bias_act_rows(dst, y2, 0 if direct else col0, bg, code, p0, p1)
 
 
