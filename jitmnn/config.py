@@ -53,10 +53,10 @@ GEMM_MIN_MACS_PER_THREAD = 1 << 16
 # 155-158 GFLOP/s vs 93-96 for the fp32 micro-kernel on 256x2304x196 (1 thread), plus the bf16 packing pass.
 BF16_CONV_COST_FACTOR = 0.6
 # Conv "bf16" with num_threads > 1 splits each tile's gather, packing and GEMM over Numba threads
-# (_conv_tile_parallel). Off: one tile alone runs 1.4-1.9x faster on 2 threads (benchmarks/gemm.py), but whole
-# models got slower (ResNet-18 precision=low, fresh process: 28 ms at 1 thread; 2 threads 28-34 ms with BLAS held
-# to 1 thread, 48-68 ms with BLAS at 2, whose spinning workers take the second core; every layer, serial ones
-# included, ran up to 2x slower). Until that is understood a precision=low plan computes on the calling thread.
+# (_conv_tile_parallel). Off: with BLAS held to 1 thread, 2 threads took ResNet-18 27.6 -> 18.0 ms and ResNet-50
+# 62.5 -> 42.0 ms but PP-OCR det 73.3 -> 91.5 ms (precision=low, fresh processes); with BLAS at 2 threads, whose
+# spinning workers alternate with Numba's, all three ran slower than on 1 thread (40-146 ms). Turning it on
+# needs BLAS kept off the threads while a plan has Numba parallel regions (the threads issue).
 BF16_CONV_THREADS = False
 
 PRECISIONS = ("low", "normal", "high")

@@ -25,7 +25,7 @@ from ._jit import helper, kernel
 from .conv import im2col_tile
 from .gemm import _store_tile
 from .half import load
-from .simd import _element_pointer, vec16, vstore, vzero
+from .simd import _element_pointer, vbroadcast, vec16, vload, vstore, vzero
 
 MR = 8
 NR = 32
@@ -45,35 +45,6 @@ def _float_bits(typingctx, value):
         return builder.bitcast(args[0], ir.IntType(32))
 
     return types.uint32(value), codegen
-
-
-@intrinsic
-def _vload_words(typingctx, arr, idx):
-    """16 pair words arr[idx:idx + 16] (uint32) as one vector register."""
-    if not (isinstance(arr, types.Array) and arr.dtype == types.uint32 and isinstance(idx, types.Integer)):
-        return None
-
-    def codegen(context, builder, sig, args):
-        ptr = _element_pointer(context, builder, sig.args[0], args[0], args[1])
-        return builder.load(builder.bitcast(ptr, _VEC.as_pointer()), align=4)
-
-    return vec16(arr, idx), codegen
-
-
-@intrinsic
-def _vbroadcast_word(typingctx, arr, idx):
-    """The pair word arr[idx] in all 16 lanes."""
-    if not (isinstance(arr, types.Array) and arr.dtype == types.uint32 and isinstance(idx, types.Integer)):
-        return None
-
-    def codegen(context, builder, sig, args):
-        ptr = _element_pointer(context, builder, sig.args[0], args[0], args[1])
-        x = builder.load(builder.bitcast(ptr, ir.FloatType().as_pointer()), align=4)
-        one = builder.insert_element(ir.Constant(_VEC, ir.Undefined), x, ir.Constant(ir.IntType(32), 0))
-        return builder.shuffle_vector(one, ir.Constant(_VEC, ir.Undefined),
-                                      ir.Constant(ir.VectorType(ir.IntType(32), 16), [0] * 16))
-
-    return vec16(arr, idx), codegen
 
 
 @intrinsic
@@ -276,31 +247,31 @@ def _micro_8x32(ap, a_off, a_row, a_pair, rows, bp, b_off, kc2, tile):
     c71 = vzero()
     for p in range(kc2):
         bo = b_off + p * NR
-        b0 = _vload_words(bp, bo)
-        b1 = _vload_words(bp, bo + 16)
+        b0 = vload(bp, bo)
+        b1 = vload(bp, bo + 16)
         ao = p * a_pair
-        a = _vbroadcast_word(ap, a0 + ao)
+        a = vbroadcast(ap, a0 + ao)
         c00 = _vdpbf16(c00, a, b0)
         c01 = _vdpbf16(c01, a, b1)
-        a = _vbroadcast_word(ap, a1 + ao)
+        a = vbroadcast(ap, a1 + ao)
         c10 = _vdpbf16(c10, a, b0)
         c11 = _vdpbf16(c11, a, b1)
-        a = _vbroadcast_word(ap, a2 + ao)
+        a = vbroadcast(ap, a2 + ao)
         c20 = _vdpbf16(c20, a, b0)
         c21 = _vdpbf16(c21, a, b1)
-        a = _vbroadcast_word(ap, a3 + ao)
+        a = vbroadcast(ap, a3 + ao)
         c30 = _vdpbf16(c30, a, b0)
         c31 = _vdpbf16(c31, a, b1)
-        a = _vbroadcast_word(ap, a4 + ao)
+        a = vbroadcast(ap, a4 + ao)
         c40 = _vdpbf16(c40, a, b0)
         c41 = _vdpbf16(c41, a, b1)
-        a = _vbroadcast_word(ap, a5 + ao)
+        a = vbroadcast(ap, a5 + ao)
         c50 = _vdpbf16(c50, a, b0)
         c51 = _vdpbf16(c51, a, b1)
-        a = _vbroadcast_word(ap, a6 + ao)
+        a = vbroadcast(ap, a6 + ao)
         c60 = _vdpbf16(c60, a, b0)
         c61 = _vdpbf16(c61, a, b1)
-        a = _vbroadcast_word(ap, a7 + ao)
+        a = vbroadcast(ap, a7 + ao)
         c70 = _vdpbf16(c70, a, b0)
         c71 = _vdpbf16(c71, a, b1)
     vstore(tile, 0, c00)
@@ -322,9 +293,9 @@ def _micro_8x32(ap, a_off, a_row, a_pair, rows, bp, b_off, kc2, tile):
 
 
 @kernel
-def _gemm(ap, a_panel, a_row, a_pair, bp, m, k, n, c, tile):
-    """c[m, n] (flat, row-major) = A @ B, B packed by _pack_b; row panel mb of A starts at mb * a_panel.
-    KC-deep slabs: a B panel stays in L1 while the A panels stream past it."""
+def _gemm(ap, a_panel, a_row, a_pair, bp, m, k, n, c, ldc, j_off, tile):
+    """c[:m, j_off:j_off + n] (flat, row-major, ldc columns) = A @ B, B packed by _pack_b for these n columns; row
+    panel mb of A starts at mb * a_panel. KC-deep slabs: a B panel stays in L1 while the A panels stream past it."""
     k2 = (k + 1) // 2
     nmb = (m + MR - 1) // MR
     for p0 in range(0, k2, KC // 2):
@@ -337,7 +308,7 @@ def _gemm(ap, a_panel, a_row, a_pair, bp, m, k, n, c, tile):
                 rows = min(MR, m - i0)
                 _micro_8x32(ap, mb * a_panel + p0 * a_pair, a_row, a_pair, rows, bp, nb * k2 * NR + p0 * NR, kc2,
                             tile)
-                _store_tile(c, tile, i0, j0, rows, width, n, p0 > 0)
+                _store_tile(c, tile, i0, j_off + j0, rows, width, ldc, p0 > 0)
 
 
 @kernel(parallel=True)
@@ -376,7 +347,6 @@ def _conv_tile_parallel(ap, a_panel, a_row, a_pair, m, x3, pointwise, col0, n, O
     k = C * kh * kw
     k2 = (k + 1) // 2
     npan = (n + NR - 1) // NR
-    nmb = (m + MR - 1) // MR
     xf = x3.reshape(-1)
     cf = c.reshape(-1)
     P = x3.shape[1] * x3.shape[2]
@@ -394,16 +364,7 @@ def _conv_tile_parallel(ap, a_panel, a_row, a_pair, m, x3, pointwise, col0, n, O
             chunk = cols[k * j0:k * (j0 + w)].reshape(k, w)
             im2col_tile(x3, chunk, col0 + j0, w, OW, kh, kw, sh, sw, ph, pw, dh, dw)
             _pack_b(chunk.reshape(-1), w, 0, k, w, bp)
-        tile = tiles[ch * MR * NR:(ch + 1) * MR * NR]
-        for p0 in range(0, k2, KC // 2):
-            kc2 = min(KC // 2, k2 - p0)
-            for nb in range(pan1 - pan0):
-                for mb in range(nmb):
-                    i0 = mb * MR
-                    rows = min(MR, m - i0)
-                    _micro_8x32(ap, mb * a_panel + p0 * a_pair, a_row, a_pair, rows, bp, nb * k2 * NR + p0 * NR,
-                                kc2, tile)
-                    _store_tile(cf, tile, i0, j0 + nb * NR, rows, min(NR, n - j0 - nb * NR), n, p0 > 0)
+        _gemm(ap, a_panel, a_row, a_pair, bp, m, k, w, cf, n, j0, tiles[ch * MR * NR:(ch + 1) * MR * NR])
 
 
 # ----- checked wrappers -----------------------------------------------------------------------------------
@@ -419,10 +380,6 @@ class Bf16Weights:
     panel: int
     row: int
     pair: int
-
-    @property
-    def nbytes_copied(self) -> int:
-        return 0 if self.words.base is not None else int(self.words.nbytes)
 
 
 def pack_a_bf16(a: np.ndarray) -> Bf16Weights:
@@ -451,6 +408,19 @@ def tiles_size(threads: int) -> int:
     return max(1, threads) * MR * NR
 
 
+def _words_hold(a: Bf16Weights, k: int) -> bool:
+    """a's words reach its last row and pair, for k columns (a wrong layout is a ValueError, not a stray read)."""
+    m = a.m
+    last = ((m - 1) // MR) * a.panel + ((m - 1) % MR) * a.row + (k_pairs(k) - 1) * a.pair if m and k else -1
+    return a.k == k and a.words.dtype == np.uint32 and last < a.words.size
+
+
+def _check_image(x3: np.ndarray, who: str) -> None:
+    if x3.ndim != 3 or not x3.flags.c_contiguous or x3.dtype not in (np.float32, np.uint16):
+        raise ValueError(f"{who}: x3 must be a C-contiguous [C, H, W] float32/uint16 array, got {x3.shape} "
+                         f"{x3.dtype}")
+
+
 def _check_tiles(tiles: np.ndarray, threads: int) -> None:
     if tiles.size < tiles_size(threads) or tiles.dtype != np.float32:
         raise ValueError(f"gemm_bf16: tiles need {tiles_size(threads)} float32 for {threads} thread(s), got "
@@ -462,8 +432,7 @@ def gemm_packed_b(a: Bf16Weights, bpack: np.ndarray, n: int, c: np.ndarray, tile
     """c[m, n] = A @ B, B already packed by pack_b for a.k rows and n columns; threads > 1 splits the output
     tiles over that many Numba threads (tiles: tiles_size(threads) float32)."""
     m, k = a.m, a.k
-    last_word = ((m - 1) // MR) * a.panel + ((m - 1) % MR) * a.row + (k_pairs(k) - 1) * a.pair if m and k else -1
-    if a.words.dtype != np.uint32 or last_word >= a.words.size or c.shape != (m, n) or not c.flags.c_contiguous \
+    if not _words_hold(a, k) or c.shape != (m, n) or not c.flags.c_contiguous \
             or c.dtype != np.float32 or bpack.size < packed_b_size(k, n) or bpack.dtype != np.uint32:
         raise ValueError(f"gemm_bf16: A {m}x{k} in {a.words.size} words, c {c.shape} {c.dtype} for n={n}, "
                          f"bpack {bpack.size} {bpack.dtype}")
@@ -476,7 +445,7 @@ def gemm_packed_b(a: Bf16Weights, bpack: np.ndarray, n: int, c: np.ndarray, tile
     if threads > 1:
         _gemm_parallel(a.words, a.panel, a.row, a.pair, bpack, m, k, n, c.reshape(-1), tiles, threads)
     else:
-        _gemm(a.words, a.panel, a.row, a.pair, bpack, m, k, n, c.reshape(-1), tiles)
+        _gemm(a.words, a.panel, a.row, a.pair, bpack, m, k, n, c.reshape(-1), n, 0, tiles)
 
 
 def pack_b(b: np.ndarray, col0: int, n: int, bpack: np.ndarray) -> None:
@@ -494,8 +463,7 @@ def pack_b_im2col(x3: np.ndarray, kh: int, kw: int, strides, pads, dilations, OW
                   bpack: np.ndarray, blockbuf: np.ndarray) -> None:
     """The im2col matrix of x3 ([C, H, W] float32 or fp16 bits) for output pixels col0..col0+n, packed as bf16 pair
     panels a few channels at a time (blockbuf: im2col_block_channels(kh * kw) * kh * kw * n float32)."""
-    if x3.ndim != 3 or not x3.flags.c_contiguous or x3.dtype not in (np.float32, np.uint16):
-        raise ValueError(f"pack_b_im2col: x3 must be a C-contiguous [C, H, W] float32/uint16 array, got {x3.shape}")
+    _check_image(x3, "pack_b_im2col")
     C = x3.shape[0]
     taps = kh * kw
     cb = im2col_block_channels(taps)
@@ -515,17 +483,14 @@ def conv_tile_bf16_threads(a: Bf16Weights, x3: np.ndarray, pointwise: bool, col0
     """c[m, n] = A @ (im2col of x3 for output pixels col0..col0+n), im2col, packing and GEMM split by columns over
     `threads` Numba threads (_conv_tile_parallel). x3: [C, H, W] float32 or fp16 bits; cols: C*kh*kw * n float32
     (unused when pointwise); bpack: packed_b_size(C*kh*kw, n) words; tiles: tiles_size(threads) float32."""
-    if x3.ndim != 3 or not x3.flags.c_contiguous or x3.dtype not in (np.float32, np.uint16):
-        raise ValueError(f"conv_tile_bf16_threads: x3 must be a C-contiguous [C, H, W] float32/uint16 array, got "
-                         f"{x3.shape} {x3.dtype}")
+    _check_image(x3, "conv_tile_bf16_threads")
     C, H, W = x3.shape
     k = C * kh * kw
     (sh, sw), (dh, dw) = strides, dilations
     ph, pw = pads[0], pads[1]
     OH = (H + pads[0] + pads[2] - dh * (kh - 1) - 1) // sh + 1 if min(sh, sw, dh, dw, kh, kw) > 0 else 0
     m = a.m
-    last_word = ((m - 1) // MR) * a.panel + ((m - 1) % MR) * a.row + (k_pairs(k) - 1) * a.pair if m and k else -1
-    if a.k != k or a.words.dtype != np.uint32 or last_word >= a.words.size or OH < 1 or OW < 1 \
+    if not _words_hold(a, k) or OH < 1 or OW < 1 \
             or not (0 <= col0 and 0 <= n and col0 + n <= OH * OW) or (pointwise and OH * OW != H * W) \
             or c.shape != (m, n) or not c.flags.c_contiguous or c.dtype != np.float32 \
             or (not pointwise and (cols.size < k * n or cols.dtype != np.float32)) \

@@ -34,10 +34,22 @@ def _element_pointer(context, builder, arr_ty, arr, idx):
     return builder.gep(data, [idx])
 
 
+def _words_32bit(arr) -> bool:
+    """float32 values, or uint32 words whose bits a kernel moves as they are (bf16 pairs: kernels/gemm_bf16.py)."""
+    return isinstance(arr, types.Array) and arr.dtype in (types.float32, types.uint32)
+
+
+def _splat(builder, x):
+    """The float x in all 16 lanes."""
+    one = builder.insert_element(ir.Constant(_VEC, ir.Undefined), x, ir.Constant(ir.IntType(32), 0))
+    return builder.shuffle_vector(one, ir.Constant(_VEC, ir.Undefined),
+                                  ir.Constant(ir.VectorType(ir.IntType(32), LANES), [0] * LANES))
+
+
 @intrinsic
 def vload(typingctx, arr, idx):
-    """arr[idx:idx + 16] as a vector (arr: 1-D contiguous float32)."""
-    if not (isinstance(arr, types.Array) and arr.dtype == types.float32 and isinstance(idx, types.Integer)):
+    """arr[idx:idx + 16] as a vector (arr: 1-D contiguous float32, or uint32 words loaded bit for bit)."""
+    if not (_words_32bit(arr) and isinstance(idx, types.Integer)):
         return None
 
     def codegen(context, builder, sig, args):
@@ -68,24 +80,21 @@ def vsplat(typingctx, x):
         return None
 
     def codegen(context, builder, sig, args):
-        one = builder.insert_element(ir.Constant(_VEC, ir.Undefined), args[0], ir.Constant(ir.IntType(32), 0))
-        return builder.shuffle_vector(one, ir.Constant(_VEC, ir.Undefined),
-                                      ir.Constant(ir.VectorType(ir.IntType(32), LANES), [0] * LANES))
+        return _splat(builder, args[0])
 
     return vec16(x), codegen
 
 
 @intrinsic
 def vbroadcast(typingctx, arr, idx):
-    """arr[idx] in all 16 lanes, read straight from memory (no negative-index wrap-around check)."""
-    if not (isinstance(arr, types.Array) and arr.dtype == types.float32 and isinstance(idx, types.Integer)):
+    """arr[idx] in all 16 lanes, read straight from memory (no negative-index wrap-around check); a uint32 word is
+    broadcast bit for bit."""
+    if not (_words_32bit(arr) and isinstance(idx, types.Integer)):
         return None
 
     def codegen(context, builder, sig, args):
-        x = builder.load(_element_pointer(context, builder, sig.args[0], args[0], args[1]), align=4)
-        one = builder.insert_element(ir.Constant(_VEC, ir.Undefined), x, ir.Constant(ir.IntType(32), 0))
-        return builder.shuffle_vector(one, ir.Constant(_VEC, ir.Undefined),
-                                      ir.Constant(ir.VectorType(ir.IntType(32), LANES), [0] * LANES))
+        ptr = _element_pointer(context, builder, sig.args[0], args[0], args[1])
+        return _splat(builder, builder.load(builder.bitcast(ptr, ir.FloatType().as_pointer()), align=4))
 
     return vec16(arr, idx), codegen
 

@@ -155,15 +155,6 @@ def page():
     return render_page()
 
 
-@pytest.fixture(scope="module")
-def jitmnn_cache(tmp_path_factory):
-    """One conversion cache for the module: each PP-OCR model is converted once."""
-    folder = str(tmp_path_factory.mktemp("jitmnn-cache"))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("JITMNN_CACHE_DIR", folder)
-        yield folder
-
-
 def open_ocr(runtime, settings=None):
     from jitmnn.models import ppocr
     from jitmnn.ocr import OCR
@@ -180,7 +171,7 @@ def ort_result(page):
 
 
 @pytest.fixture(scope="module", params=JITMNN_MODES, ids=lambda s: "{precision}-{memory}".format(**s))
-def jitmnn_result(request, page, jitmnn_cache):
+def jitmnn_result(request, page, conversion_cache):
     import jitmnn
 
     return request.param, open_ocr(jitmnn, request.param)(page)
@@ -216,7 +207,7 @@ def test_upside_down_lines_are_turned_and_read(page):
 
 
 @pytest.mark.slow
-def test_cli_reads_a_png(tmp_path, jitmnn_cache, capsys):
+def test_cli_reads_a_png(tmp_path, conversion_cache, capsys):
     pytest.importorskip("onnxruntime")
     from jitmnn import cli
     from jitmnn.ocr.render import save_page

@@ -64,15 +64,6 @@ def metadata(sess) -> tuple:
             dict(m.custom_metadata_map))
 
 
-@pytest.fixture(scope="module")
-def shared_cache(tmp_path_factory):
-    """One cache for the module, so each real model is converted once; tests of the cache itself set their own."""
-    folder = str(tmp_path_factory.mktemp("jitmnn-cache"))
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("JITMNN_CACHE_DIR", folder)
-        yield folder
-
-
 @pytest.fixture
 def small_path(tmp_path, monkeypatch):
     monkeypatch.setenv("JITMNN_CACHE_DIR", str(tmp_path / "cache"))
@@ -315,7 +306,7 @@ def test_import_stays_cheap():
 # ----- PP-OCR, and a pipeline written against onnxruntime -------------------------------------------------------
 
 @pytest.mark.parametrize("name, shape", [("det", (1, 3, 96, 160)), ("rec", (1, 3, 48, 160))])
-def test_ppocr_equals_onnxruntime(shared_cache, name, shape):
+def test_ppocr_equals_onnxruntime(conversion_cache, name, shape):
     path = ppocr_model_path(name)
     sess = jitmnn.InferenceSession(path, providers=CPU)
     ref = onnxruntime.InferenceSession(path, providers=CPU)
@@ -353,7 +344,7 @@ def recognise(rt, model_path, image_hwc):
     return probs, "".join(characters[i] for i in best[keep])
 
 
-def test_ort_pipeline_runs_unchanged_on_jitmnn(shared_cache):
+def test_ort_pipeline_runs_unchanged_on_jitmnn(conversion_cache):
     image = text_like_page(64, 240, seed=5, normalisation=None)
     path = ppocr_model_path("rec")
     want_probs, want_text = recognise(onnxruntime, path, image)

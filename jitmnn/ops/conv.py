@@ -79,6 +79,12 @@ class ConvGeometry:
     def flops(self):
         return 2 * self.N * self.K * self.P * self.Cg * self.kh * self.kw
 
+    @property
+    def pointwise(self) -> bool:
+        """A 1x1, stride-1, unpadded conv: its im2col columns are the input rows themselves."""
+        return self.kh == 1 and self.kw == 1 and self.strides == (1, 1) and self.pads == (0, 0, 0, 0) \
+            and self.dilations == (1, 1)
+
 
 def _spatial_attrs(attrs, in_spatial, k_spatial):
     """kernel_shape/strides/dilations/pads for `len(in_spatial)` spatial dims, auto_pad resolved."""

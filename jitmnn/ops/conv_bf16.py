@@ -1,8 +1,8 @@
 """Conv "bf16": precision="low" computed in bf16 x bf16 -> fp32 with vdpbf16ps (kernels/gemm_bf16.py), on CPUs
 that have AVX512-BF16 (jitmnn.cpu.bf16_tier). The im2col columns are gathered a few channels at a time into an
 L1-sized block and rounded to bf16 as they are packed (a pointwise conv packs its input rows): 0-10% faster than
-gathering the whole tile first and ~1 MB less scratch (two rows at a time was 1.2-4x slower); the epilogue adds bias and activation and, when activations
-are stored fp16, rounds the output to fp16.
+gathering the whole tile first and ~1 MB less scratch (two rows at a time was 1.2-4x slower). The epilogue adds
+bias and activation and, when activations are stored fp16, rounds the output to fp16.
 
 Weights stored bf16 (precision="low" stores conv weights bf16 on such CPUs, see module.py) are read in place: no
 copy. Weights stored otherwise (fp32, fp16) are packed once into bf16 panels (half the fp32 bytes), which the
@@ -87,10 +87,6 @@ def bf16_weight_layers(graph) -> dict:
     return layers
 
 
-def _pointwise(g) -> bool:
-    return g.kh == 1 and g.kw == 1 and g.strides == (1, 1) and g.pads == (0, 0, 0, 0) and g.dilations == (1, 1)
-
-
 def _threaded(ctx, g, t) -> bool:
     return jconfig.BF16_CONV_THREADS and ctx.threads > 1 and g.Kg * g.Cg * g.kh * g.kw * t >= ctx.threads * jconfig.GEMM_MIN_MACS_PER_THREAD
 
@@ -103,7 +99,7 @@ def _layout(ctx):
     rows = g.Cg * g.kh * g.kw
     taps = g.kh * g.kw
     block_rows = rows if _threaded(ctx, g, t) else min(g.Cg, KB.im2col_block_channels(taps)) * taps
-    cols_b = 0 if _pointwise(g) else _align(4 * block_rows * t)
+    cols_b = 0 if g.pointwise else _align(4 * block_rows * t)
     bpack_b = _align(4 * KB.packed_b_size(rows, t))
     tiles_b = _align(4 * KB.tiles_size(ctx.threads if _threaded(ctx, g, t) else 1))
     out_b = 0 if gemm_into_output(ctx, g, t) else _align(4 * g.Kg * t)
@@ -119,7 +115,6 @@ class Bf16ConvParams:
     layout: tuple  # scratch bytes: (fp32 columns, packed bf16 columns, micro-tiles, fp32 tile output)
     direct: bool  # the GEMM writes straight into the (fp32) output
     threads: int
-    pointwise: bool
     act: tuple  # (code, p0, p1) of the fused activation
 
 
@@ -127,13 +122,12 @@ def _setup(ctx):
     g = conv_geometry(ctx)
     t = im2col_tile_columns(ctx, g)
     threads = ctx.threads if _threaded(ctx, g, t) else 1
-    return Bf16ConvParams(g, t, _layout(ctx), gemm_into_output(ctx, g, t), threads, _pointwise(g), act_args(ctx))
+    return Bf16ConvParams(g, t, _layout(ctx), gemm_into_output(ctx, g, t), threads, act_args(ctx))
 
 
 def _run(packed, params, ins, outs, scratch):
     weights, b = packed
-    g, t, direct, threads, pointwise = params.geometry, params.tile_columns, params.direct, params.threads, \
-        params.pointwise
+    g, t, direct, threads = params.geometry, params.tile_columns, params.direct, params.threads
     cols_b, bpack_b, tiles_b, _ = params.layout
     code, p0, p1 = params.act
     bias = run_bias(b, ins)
@@ -152,10 +146,10 @@ def _run(packed, params, ins, outs, scratch):
                 nc = min(t, P - col0)
                 dst = y2 if direct else tile_out[:Kg * nc].reshape(Kg, nc)
                 if threads > 1:  # gather, pack and GEMM split by columns: one parallel region per tile
-                    KB.conv_tile_bf16_threads(weights[gi], x3, pointwise, col0, nc, g.OW, g.kh, g.kw, g.strides,
+                    KB.conv_tile_bf16_threads(weights[gi], x3, g.pointwise, col0, nc, g.OW, g.kh, g.kw, g.strides,
                                               g.pads, g.dilations, cols_all, bpack, dst, tiles, threads)
                 else:
-                    if pointwise:  # the input rows are the columns: rounded to bf16 as they are packed
+                    if g.pointwise:  # the input rows are the columns: rounded to bf16 as they are packed
                         KB.pack_b(x3.reshape(Cg, P), col0, nc, bpack)
                     else:  # gathered a few channels at a time into L1-sized blocks, rounded and packed from there
                         KB.pack_b_im2col(x3, g.kh, g.kw, g.strides, g.pads, g.dilations, g.OW, col0, nc, bpack,

@@ -58,7 +58,6 @@ def _run(packed, params, ins, outs, scratch):
     panels, b = packed
     g, t, cols_b, bp_b, tile_b, _, direct, threaded, code, p0, p1 = params
     gemm = KG.gemm_threads if threaded else KG.gemm
-    pointwise = g.kh == 1 and g.kw == 1 and g.strides == (1, 1) and g.pads == (0, 0, 0, 0) and g.dilations == (1, 1)
     bias = run_bias(b, ins)
     x4, y4 = _views4(g, ins[0], outs[0])
     rows = g.Cg * g.kh * g.kw
@@ -75,7 +74,7 @@ def _run(packed, params, ins, outs, scratch):
             x3 = x4[n, gi * Cg:(gi + 1) * Cg]
             y2 = y4[n, gi * Kg:(gi + 1) * Kg].reshape(Kg, P)
             bg = bias[gi * Kg:(gi + 1) * Kg]
-            if pointwise:  # a 1x1 stride-1 conv's columns are the input itself: no im2col copy
+            if g.pointwise:  # a 1x1 stride-1 conv's columns are the input itself: no im2col copy
                 gemm(panels[gi], Kg, rows, x3.reshape(Cg, P), y2, bp, micro)
                 KE.bias_act_rows(y2, y2, 0, bg, code, p0, p1)
                 continue
