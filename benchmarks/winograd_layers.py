@@ -122,7 +122,8 @@ def bench_layer(c, h, repeat, batch=1, stages=False):
             p = CW.make_params(ctx, m)
             U = CW.pack_weights(w, m)
             scratch = np.zeros(p.scratch_bytes, np.uint8)
-            f, Q = CW._scratch_views(p, scratch)
+            f, Qs, _ = CW._scratch_views(p, scratch)
+            Q = Qs[0]
             a2 = p.alpha ** 2
             b0, nb, ty0, nty, tx0, ntx = p.blocks[0]
             t = nb * nty * ntx
@@ -131,10 +132,10 @@ def bench_layer(c, h, repeat, batch=1, stages=False):
             y = np.empty_like(out)
             ch = CW.WINOGRAD_CHUNK_TILES
             fns[f"F{m} in"] = (lambda V=V, Q=Q, p=p, blk=p.blocks[0]:
-                               KW.INPUT_TRANSFORMS[p.m](x, V, Q, *blk, p.pt, p.pl, ch))
+                               KW.INPUT_TRANSFORMS[p.m](x, V, Q, *blk, p.pt, p.pl, ch, 0, p.C))
             fns[f"F{m} gemm"] = lambda U=U, V=V, M=M: np.matmul(U, V, out=M)
             fns[f"F{m} out"] = (lambda M=M, Q=Q, p=p, y=y, blk=p.blocks[0]:
-                                KW.OUTPUT_TRANSFORMS[p.m](M, y, Q, b, *blk, p.code, p.p0, p.p1, ch))
+                                KW.OUTPUT_TRANSFORMS[p.m](M, y, Q, b, *blk, p.code, p.p0, p.p1, ch, 0, p.K))
             fns[f"F{m} nblocks"] = lambda: None
             model[f"F{m} nblocks"] = len(p.blocks)
     ms = _interleaved_min_ms(fns, repeat)

@@ -10,11 +10,13 @@ from dataclasses import dataclass, field
 # fastmath lets LLVM reassociate float sums (vectorised reductions); tolerance tiers allow for it.
 FASTMATH = True
 NUMBA_CACHE = True
-# Threads: a session's num_threads goes to BLAS (the GEMMs of conv/matmul/Winograd); Numba kernels run on
-# the calling thread. Numba's OpenMP prange regions alternating with OpenBLAS's threads stall on 2 cores
-# (both spin-wait; NUMBA_PROBE.md): measured here, MobileNetV2 at 2 threads took 82 ms with parallel
-# depthwise/elementwise kernels vs 23 ms at 1 thread. Set True to let the planner use them anyway.
-NUMBA_PARALLEL_KERNELS = False
+# Threads: a session's num_threads is the number of threads jitmnn computes with, and they are Numba's: with
+# num_threads > 1 kernels run parallel regions (own-GEMM conv tiles, depthwise channels, elementwise chunks) and
+# every BLAS call left (Winograd's batched GEMMs, MatMul/Gemm, ConvTranspose) runs on one thread, so OpenBLAS's
+# spinning workers never alternate with Numba's (that clash stalled: PP-OCR det took 303 ms at 2 threads with
+# both, 107 ms with BLAS threads alone, 93.6 at 1 thread). False: num_threads goes to BLAS only, Numba
+# kernels run serially (the behaviour before the compute-core issue).
+NUMBA_PARALLEL_KERNELS = True
 
 # Bounded im2col: columns of the im2col matrix materialised at once (per thread) in memory="low"; the bound
 # keeps scratch small whatever the feature map. 512 vs 256 columns: ResNet-18 low 62 -> 60 ms, +0.5 MB arena.

@@ -1,9 +1,12 @@
-"""Thread budget: a session's num_threads bounds Numba's threads and BLAS's threads together, so the
-two never oversubscribe this machine's cores (Numba's OpenMP and OpenBLAS both spin-wait)."""
+"""Thread budget: a session's num_threads is the number of threads its kernels compute with. With Numba's
+parallel kernels on (config.NUMBA_PARALLEL_KERNELS) those are Numba's threads and BLAS gets one, so the two
+pools never run, or spin-wait, at the same time; with them off, the threads go to BLAS."""
 
 from __future__ import annotations
 
 import threading
+
+from . import config
 
 _local = threading.local()
 _blas = {"controller": None, "threads": None}
@@ -18,7 +21,12 @@ def use(n: int) -> None:
 
     numba.set_num_threads(min(n, numba.config.NUMBA_NUM_THREADS))
     _local.n = n
-    _set_blas_threads(n)
+    _set_blas_threads(blas_threads(n))
+
+
+def blas_threads(n: int) -> int:
+    """The threads BLAS runs on for a session of n threads."""
+    return 1 if config.NUMBA_PARALLEL_KERNELS else max(1, n)
 
 
 def _set_blas_threads(n: int) -> None:

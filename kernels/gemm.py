@@ -39,9 +39,21 @@ def _pack_a(a, m, k, out):
 
 
 @kernel
-def _micro_8x32(ap, a_off, bp, b_off, ldb, kc, tile):
-    """tile[8 * 32] = A panel (kc x 8) times B (kc rows of 32 columns, ldb apart: a packed panel has ldb = 32,
-    the activations read in place have ldb = n): 16 accumulators, 2 loads + 8 broadcasts per k."""
+def _micro_8x32(ap, a_off, a_rs, a_ks, rows, bp, b_off, ldb, kc, tile):
+    """tile[8 * 32] = A (8 rows x kc) times B (kc rows of 32 columns, ldb apart: a packed panel has ldb = 32,
+    the activations read in place have ldb = n): 16 accumulators, 2 loads + 8 broadcasts per k. A's row r,
+    step kk is ap[a_off + r * a_rs + kk * a_ks]: a packed panel has (a_rs, a_ks) = (1, MR), weights read in place
+    (row-major, lda apart) have (lda, 1). Rows at or past `rows` repeat the last valid row (their results are
+    never stored), so an in-place read never leaves A."""
+    last = rows - 1
+    o0 = a_off
+    o1 = a_off + min(1, last) * a_rs
+    o2 = a_off + min(2, last) * a_rs
+    o3 = a_off + min(3, last) * a_rs
+    o4 = a_off + min(4, last) * a_rs
+    o5 = a_off + min(5, last) * a_rs
+    o6 = a_off + min(6, last) * a_rs
+    o7 = a_off + min(7, last) * a_rs
     c00 = vzero()
     c01 = vzero()
     c10 = vzero()
@@ -62,29 +74,29 @@ def _micro_8x32(ap, a_off, bp, b_off, ldb, kc, tile):
         bo = b_off + kk * ldb
         b0 = vload(bp, bo)
         b1 = vload(bp, bo + 16)
-        ao = a_off + kk * MR
-        a = vbroadcast(ap, ao)
+        ak = kk * a_ks
+        a = vbroadcast(ap, o0 + ak)
         c00 = vfma(a, b0, c00)
         c01 = vfma(a, b1, c01)
-        a = vbroadcast(ap, ao + 1)
+        a = vbroadcast(ap, o1 + ak)
         c10 = vfma(a, b0, c10)
         c11 = vfma(a, b1, c11)
-        a = vbroadcast(ap, ao + 2)
+        a = vbroadcast(ap, o2 + ak)
         c20 = vfma(a, b0, c20)
         c21 = vfma(a, b1, c21)
-        a = vbroadcast(ap, ao + 3)
+        a = vbroadcast(ap, o3 + ak)
         c30 = vfma(a, b0, c30)
         c31 = vfma(a, b1, c31)
-        a = vbroadcast(ap, ao + 4)
+        a = vbroadcast(ap, o4 + ak)
         c40 = vfma(a, b0, c40)
         c41 = vfma(a, b1, c41)
-        a = vbroadcast(ap, ao + 5)
+        a = vbroadcast(ap, o5 + ak)
         c50 = vfma(a, b0, c50)
         c51 = vfma(a, b1, c51)
-        a = vbroadcast(ap, ao + 6)
+        a = vbroadcast(ap, o6 + ak)
         c60 = vfma(a, b0, c60)
         c61 = vfma(a, b1, c61)
-        a = vbroadcast(ap, ao + 7)
+        a = vbroadcast(ap, o7 + ak)
         c70 = vfma(a, b0, c70)
         c71 = vfma(a, b1, c71)
     vstore(tile, 0, c00)
@@ -158,9 +170,9 @@ def _gemm(ap, b, m, k, n, c, tile, edge):
                 i0 = mb * MR
                 rows = min(MR, m - i0)
                 if width == NR:
-                    _micro_8x32(ap, mb * k * MR + k0 * MR, b, k0 * n + j0, n, kc, tile)
+                    _micro_8x32(ap, mb * k * MR + k0 * MR, 1, MR, MR, b, k0 * n + j0, n, kc, tile)
                 else:
-                    _micro_8x32(ap, mb * k * MR + k0 * MR, edge, k0 * NR, NR, kc, tile)
+                    _micro_8x32(ap, mb * k * MR + k0 * MR, 1, MR, MR, edge, k0 * NR, NR, kc, tile)
                 _store_tile(c, tile, i0, j0, rows, width, n, k0 > 0)
 
 
@@ -182,9 +194,9 @@ def _gemm_parallel(ap, b, m, k, n, c, tiles, edge):
                 j0 = nb * NR
                 width = min(NR, n - j0)
                 if width == NR:
-                    _micro_8x32(ap, mb * k * MR + k0 * MR, b, k0 * n + j0, n, kc, tile)
+                    _micro_8x32(ap, mb * k * MR + k0 * MR, 1, MR, MR, b, k0 * n + j0, n, kc, tile)
                 else:
-                    _micro_8x32(ap, mb * k * MR + k0 * MR, edge, k0 * NR, NR, kc, tile)
+                    _micro_8x32(ap, mb * k * MR + k0 * MR, 1, MR, MR, edge, k0 * NR, NR, kc, tile)
                 _store_tile(c, tile, i0, j0, rows, width, n, k0 > 0)
 
 

@@ -130,3 +130,38 @@ def vadd(typingctx, a, b):
         return builder.fadd(args[0], args[1])
 
     return vec16(a, b), codegen
+
+
+@intrinsic
+def vmax(typingctx, a, b):
+    """Lane-wise a > b ? a : b (vmaxps; ReLU in a fused epilogue)."""
+    if not (a == vec16 and b == vec16):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.select(builder.fcmp_ordered(">", args[0], args[1]), args[0], args[1])
+
+    return vec16(a, b), codegen
+
+
+@intrinsic
+def vmin(typingctx, a, b):
+    """Lane-wise a < b ? a : b (vminps; clip and the hard activations in a fused epilogue)."""
+    if not (a == vec16 and b == vec16):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.select(builder.fcmp_ordered("<", args[0], args[1]), args[0], args[1])
+
+    return vec16(a, b), codegen
+
+
+@intrinsic
+def vmul(typingctx, a, b):
+    if not (a == vec16 and b == vec16):
+        return None
+
+    def codegen(context, builder, sig, args):
+        return builder.fmul(args[0], args[1])
+
+    return vec16(a, b), codegen

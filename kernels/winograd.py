@@ -21,6 +21,8 @@ the points of Lavin & Gray / NNPACK / MNN, which keep the coefficients small."""
 from fractions import Fraction
 
 import numpy as np
+from numba import prange
+
 from . import act
 from ._jit import helper, kernel
 
@@ -612,13 +614,13 @@ def _out_rows6(S, y, b, k, oy0, tb, x0, ntx, bk, code, p0, p1):
 
 
 @kernel
-def input_transform2(x, V, Q, b0, nb, ty0, nty, tx0, ntx, pt, pl, chunk):
+def input_transform2(x, V, Q, b0, nb, ty0, nty, tx0, ntx, pt, pl, chunk, c_begin, c_end):
     """F(2,3) input transform of one block (see _input_transform_doc)."""
     C = x.shape[1]
     rows = nb * nty
     rows_per_chunk = max(1, chunk // ntx)
     cbase = tx0 * 2 - pl
-    for c in range(C):
+    for c in range(max(0, c_begin), min(C, c_end)):  # clamped: the kernel indexes unchecked
         for r0 in range(0, rows, rows_per_chunk):
             r1 = min(rows, r0 + rows_per_chunk)
             for r in range(r0, r1):
@@ -629,13 +631,13 @@ def input_transform2(x, V, Q, b0, nb, ty0, nty, tx0, ntx, pt, pl, chunk):
 
 
 @kernel
-def input_transform4(x, V, Q, b0, nb, ty0, nty, tx0, ntx, pt, pl, chunk):
+def input_transform4(x, V, Q, b0, nb, ty0, nty, tx0, ntx, pt, pl, chunk, c_begin, c_end):
     """F(4,3) input transform of one block (see _input_transform_doc)."""
     C = x.shape[1]
     rows = nb * nty
     rows_per_chunk = max(1, chunk // ntx)
     cbase = tx0 * 4 - pl
-    for c in range(C):
+    for c in range(max(0, c_begin), min(C, c_end)):  # clamped: the kernel indexes unchecked
         for r0 in range(0, rows, rows_per_chunk):
             r1 = min(rows, r0 + rows_per_chunk)
             for r in range(r0, r1):
@@ -646,13 +648,13 @@ def input_transform4(x, V, Q, b0, nb, ty0, nty, tx0, ntx, pt, pl, chunk):
 
 
 @kernel
-def input_transform6(x, V, Q, b0, nb, ty0, nty, tx0, ntx, pt, pl, chunk):
+def input_transform6(x, V, Q, b0, nb, ty0, nty, tx0, ntx, pt, pl, chunk, c_begin, c_end):
     """F(6,3) input transform of one block (see _input_transform_doc)."""
     C = x.shape[1]
     rows = nb * nty
     rows_per_chunk = max(1, chunk // ntx)
     cbase = tx0 * 6 - pl
-    for c in range(C):
+    for c in range(max(0, c_begin), min(C, c_end)):  # clamped: the kernel indexes unchecked
         for r0 in range(0, rows, rows_per_chunk):
             r1 = min(rows, r0 + rows_per_chunk)
             for r in range(r0, r1):
@@ -663,12 +665,12 @@ def input_transform6(x, V, Q, b0, nb, ty0, nty, tx0, ntx, pt, pl, chunk):
 
 
 @kernel
-def output_transform2(M, y, S, bias, b0, nb, ty0, nty, tx0, ntx, code, p0, p1, chunk):
+def output_transform2(M, y, S, bias, b0, nb, ty0, nty, tx0, ntx, code, p0, p1, chunk, k_begin, k_end):
     """F(2,3) output transform + bias + activation of one block (see _output_transform_doc)."""
     K = y.shape[1]
     rows = nb * nty
     rows_per_chunk = max(1, chunk // ntx)
-    for k in range(K):
+    for k in range(max(0, k_begin), min(K, k_end)):  # clamped: the kernel indexes unchecked
         bk = bias[k]
         for r0 in range(0, rows, rows_per_chunk):
             r1 = min(rows, r0 + rows_per_chunk)
@@ -680,12 +682,12 @@ def output_transform2(M, y, S, bias, b0, nb, ty0, nty, tx0, ntx, code, p0, p1, c
 
 
 @kernel
-def output_transform4(M, y, S, bias, b0, nb, ty0, nty, tx0, ntx, code, p0, p1, chunk):
+def output_transform4(M, y, S, bias, b0, nb, ty0, nty, tx0, ntx, code, p0, p1, chunk, k_begin, k_end):
     """F(4,3) output transform + bias + activation of one block (see _output_transform_doc)."""
     K = y.shape[1]
     rows = nb * nty
     rows_per_chunk = max(1, chunk // ntx)
-    for k in range(K):
+    for k in range(max(0, k_begin), min(K, k_end)):  # clamped: the kernel indexes unchecked
         bk = bias[k]
         for r0 in range(0, rows, rows_per_chunk):
             r1 = min(rows, r0 + rows_per_chunk)
@@ -697,12 +699,12 @@ def output_transform4(M, y, S, bias, b0, nb, ty0, nty, tx0, ntx, code, p0, p1, c
 
 
 @kernel
-def output_transform6(M, y, S, bias, b0, nb, ty0, nty, tx0, ntx, code, p0, p1, chunk):
+def output_transform6(M, y, S, bias, b0, nb, ty0, nty, tx0, ntx, code, p0, p1, chunk, k_begin, k_end):
     """F(6,3) output transform + bias + activation of one block (see _output_transform_doc)."""
     K = y.shape[1]
     rows = nb * nty
     rows_per_chunk = max(1, chunk // ntx)
-    for k in range(K):
+    for k in range(max(0, k_begin), min(K, k_end)):  # clamped: the kernel indexes unchecked
         bk = bias[k]
         for r0 in range(0, rows, rows_per_chunk):
             r1 = min(rows, r0 + rows_per_chunk)
@@ -713,5 +715,62 @@ def output_transform6(M, y, S, bias, b0, nb, ty0, nty, tx0, ntx, code, p0, p1, c
                 _out_rows6(S, y, b0 + bi, k, (ty0 + tyi) * 6, (r - r0) * ntx, tx0 * 6, ntx, bk, code, p0, p1)
 
 
+# Threaded transforms: each thread slot takes a contiguous range of channels (neighbouring channels' rows share a
+# cache line at their ends: dealing them round-robin made the threads write the same lines) with its own row
+# buffer (Qs, Ss: [slots, alpha^2, chunk]); one parallel region per block and stage.
+@kernel(parallel=True)
+def input_transform2_threads(x, V, Qs, b0, nb, ty0, nty, tx0, ntx, pt, pl, chunk):
+    slots = Qs.shape[0]
+    per = (x.shape[1] + slots - 1) // slots
+    for s in prange(slots):
+        input_transform2(x, V, Qs[s], b0, nb, ty0, nty, tx0, ntx, pt, pl, chunk, s * per, min(x.shape[1], (s + 1) * per))
+
+
+@kernel(parallel=True)
+def input_transform4_threads(x, V, Qs, b0, nb, ty0, nty, tx0, ntx, pt, pl, chunk):
+    slots = Qs.shape[0]
+    per = (x.shape[1] + slots - 1) // slots
+    for s in prange(slots):
+        input_transform4(x, V, Qs[s], b0, nb, ty0, nty, tx0, ntx, pt, pl, chunk, s * per, min(x.shape[1], (s + 1) * per))
+
+
+@kernel(parallel=True)
+def input_transform6_threads(x, V, Qs, b0, nb, ty0, nty, tx0, ntx, pt, pl, chunk):
+    slots = Qs.shape[0]
+    per = (x.shape[1] + slots - 1) // slots
+    for s in prange(slots):
+        input_transform6(x, V, Qs[s], b0, nb, ty0, nty, tx0, ntx, pt, pl, chunk, s * per, min(x.shape[1], (s + 1) * per))
+
+
+@kernel(parallel=True)
+def output_transform2_threads(M, y, Ss, bias, b0, nb, ty0, nty, tx0, ntx, code, p0, p1, chunk):
+    slots = Ss.shape[0]
+    per = (y.shape[1] + slots - 1) // slots
+    for s in prange(slots):
+        output_transform2(M, y, Ss[s], bias, b0, nb, ty0, nty, tx0, ntx, code, p0, p1, chunk, s * per,
+                            min(y.shape[1], (s + 1) * per))
+
+
+@kernel(parallel=True)
+def output_transform4_threads(M, y, Ss, bias, b0, nb, ty0, nty, tx0, ntx, code, p0, p1, chunk):
+    slots = Ss.shape[0]
+    per = (y.shape[1] + slots - 1) // slots
+    for s in prange(slots):
+        output_transform4(M, y, Ss[s], bias, b0, nb, ty0, nty, tx0, ntx, code, p0, p1, chunk, s * per,
+                            min(y.shape[1], (s + 1) * per))
+
+
+@kernel(parallel=True)
+def output_transform6_threads(M, y, Ss, bias, b0, nb, ty0, nty, tx0, ntx, code, p0, p1, chunk):
+    slots = Ss.shape[0]
+    per = (y.shape[1] + slots - 1) // slots
+    for s in prange(slots):
+        output_transform6(M, y, Ss[s], bias, b0, nb, ty0, nty, tx0, ntx, code, p0, p1, chunk, s * per,
+                            min(y.shape[1], (s + 1) * per))
+
+
 INPUT_TRANSFORMS = {2: input_transform2, 4: input_transform4, 6: input_transform6}
 OUTPUT_TRANSFORMS = {2: output_transform2, 4: output_transform4, 6: output_transform6}
+INPUT_TRANSFORMS_THREADS = {2: input_transform2_threads, 4: input_transform4_threads, 6: input_transform6_threads}
+OUTPUT_TRANSFORMS_THREADS = {2: output_transform2_threads, 4: output_transform4_threads,
+                             6: output_transform6_threads}

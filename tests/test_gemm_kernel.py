@@ -66,23 +66,3 @@ def test_threaded_gemm_matches_float64_product(m, k, n):
     finally:
         numba.set_num_threads(before)
     assert tolerances.rel_err(c, a.astype(np.float64) @ b.astype(np.float64)) <= tolerances.F32
-
-
-def test_packed_conv_with_two_threads_matches_the_default_plan():
-    """A session with num_threads=2 runs the packed conv's GEMM on both threads (big enough layers)."""
-    import os
-
-    import jitmnn
-    from jitmnn.graph import Graph, Node, TensorInfo
-
-    if (os.cpu_count() or 1) < 2:
-        pytest.skip("needs 2 cores")
-    rng = np.random.default_rng(3)
-    g = Graph("c", [Node("c", "Conv", ["x", "w"], ["y"], {"kernel_shape": [3, 3], "pads": [1, 1, 1, 1]})],
-              [TensorInfo("x", (1, 64, 20, 20))], ["y"], {"w": rng.standard_normal((96, 64, 3, 3)).astype(np.float32)})
-    x = rng.standard_normal((1, 64, 20, 20)).astype(np.float32)
-    packed = jitmnn.from_graph(g, num_threads=2, overrides={"Conv": "packed"})
-    step = packed.prepare({"x": x.shape}).steps[0]
-    assert step.algorithm == "packed" and step.params[1][7]  # (..., direct, threaded, ...): threads chosen
-    want = jitmnn.from_graph(g).run({"x": x})["y"]
-    assert tolerances.rel_err(packed.run({"x": x})["y"], want) <= tolerances.F32

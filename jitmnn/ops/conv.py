@@ -341,24 +341,43 @@ def _pack_1x1(ctx):
     return _weight_f32(ctx).reshape(g.K, g.C), pack_bias(ctx, g.K)
 
 
+@dataclass(frozen=True)
+class Activation:
+    """A fused activation: kernels/act.py's code and its two float32 parameters."""
+
+    code: int
+    p0: np.float32
+    p1: np.float32
+
+    @classmethod
+    def of(cls, ctx) -> "Activation":
+        return cls(*act_args(ctx))
+
+
+@dataclass(frozen=True)
+class Gemm1x1Params:
+    geometry: ConvGeometry
+    act: Activation
+
+
 def _setup_1x1(ctx):
-    return (conv_geometry(ctx),) + act_args(ctx)
+    return Gemm1x1Params(conv_geometry(ctx), Activation.of(ctx))
 
 
-def _run_1x1(packed, params, ins, outs, scratch):
+def _run_1x1(packed, params: Gemm1x1Params, ins, outs, scratch):
     w, b = packed
-    g, code, p0, p1 = params
+    g, a = params.geometry, params.act
     bias = run_bias(b, ins)
     x4, y4 = _views4(g, ins[0], outs[0])
     for n in range(g.N):
         y2 = y4[n].reshape(g.K, g.P)
         np.matmul(w, x4[n].reshape(g.C, g.P), out=y2)
-        KE.bias_act_rows(y2, y2, 0, bias, code, p0, p1)
+        KE.bias_act_rows(y2, y2, 0, bias, a.code, a.p0, a.p1)
 
 
 def _cost_1x1(ctx):
     g = conv_geometry(ctx)
-    return g.N * (gemm_cost_us(g.K, g.C, g.P, ctx.threads) + copy_cost_us(g.K * g.P))
+    return g.N * (gemm_cost_us(g.K, g.C, g.P, ctx.blas_threads) + copy_cost_us(g.K * g.P))
 
 
 register_algorithm(Algorithm(
@@ -411,15 +430,28 @@ def _pack_im2col(ctx):
     return w, pack_bias(ctx, g.K)
 
 
+@dataclass(frozen=True)
+class Im2colParams:
+    """tile_columns output pixels per GEMM; the im2col columns take the first cols_bytes of the scratch, the fp32
+    tile output (unless gemm_into_output: BLAS writes the output directly) the rest."""
+
+    geometry: ConvGeometry
+    tile_columns: int
+    cols_bytes: int
+    gemm_into_output: bool
+    act: Activation
+
+
 def _setup_im2col(ctx):
     g = conv_geometry(ctx)
     t, cols_b, out_b = _im2col_scratch_layout(ctx)
-    return (g, t, cols_b, gemm_into_output(ctx, g, t)) + act_args(ctx)
+    return Im2colParams(g, t, cols_b, gemm_into_output(ctx, g, t), Activation.of(ctx))
 
 
-def _run_im2col(packed, params, ins, outs, scratch):
+def _run_im2col(packed, params: Im2colParams, ins, outs, scratch):
     w, b = packed
-    g, t, cols_b, direct, code, p0, p1 = params
+    g, t, cols_b, direct = params.geometry, params.tile_columns, params.cols_bytes, params.gemm_into_output
+    code, p0, p1 = params.act.code, params.act.p0, params.act.p1
     bias = run_bias(b, ins)
     x4, y4 = _views4(g, ins[0], outs[0])
     rows = g.Cg * g.kh * g.kw
@@ -454,7 +486,7 @@ def _cost_im2col(ctx):
     rows = g.Cg * g.kh * g.kw
     tiles = g.N * g.group * -(-g.P // t)
     # GEMM efficiency drops for narrow tiles/small K: charge the per-call overhead per tile.
-    gemm = g.N * g.group * (gemm_cost_us(g.Kg, rows, g.P, ctx.threads) - CALL_OVERHEAD_US)
+    gemm = g.N * g.group * (gemm_cost_us(g.Kg, rows, g.P, ctx.blas_threads) - CALL_OVERHEAD_US)
     return gemm + tiles * 2 * CALL_OVERHEAD_US + copy_cost_us(g.N * g.group * rows * g.P + g.N * g.K * g.P)
 
 
@@ -491,21 +523,29 @@ def _pack_dw(ctx):
 
 
 def _dw_threads(ctx) -> int:
+    """Threads the channel planes are split over (each thread zero-pads its own plane)."""
     if not jconfig.NUMBA_PARALLEL_KERNELS:
         return 1
-    return max(1, min(int(ctx.threads or 1), 2))
+    g = conv_geometry(ctx)
+    return max(1, min(int(ctx.threads or 1), g.N * g.C))
+
+
+@dataclass(frozen=True)
+class DepthwiseParams:
+    geometry: ConvGeometry
+    threads: int
+    act: Activation
 
 
 def _setup_dw(ctx):
-    g = conv_geometry(ctx)
-    nt = _dw_threads(ctx)
-    kern = KD.depthwise_parallel if nt > 1 else KD.depthwise
-    return (g, nt, kern) + act_args(ctx)
+    return DepthwiseParams(conv_geometry(ctx), _dw_threads(ctx), Activation.of(ctx))
 
 
-def _run_dw(packed, params, ins, outs, scratch):
+def _run_dw(packed, params: DepthwiseParams, ins, outs, scratch):
     w, b = packed
-    g, nt, kern, code, p0, p1 = params
+    g, nt = params.geometry, params.threads
+    kern = KD.depthwise_parallel if nt > 1 else KD.depthwise
+    code, p0, p1 = params.act.code, params.act.p0, params.act.p1
     bias = run_bias(b, ins)
     x4, y4 = _views4(g, ins[0], outs[0])
     hp, wp = _pad_plane_shape(g)

@@ -8,6 +8,8 @@ In memory="normal"/"high" the fp32 algorithms win on cost (they expand once at p
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from jitmnn import config as jconfig
@@ -50,8 +52,18 @@ def _pack(ctx):
     return ctx.consts[1], C.pack_bias(ctx, g.K)
 
 
+@dataclass(frozen=True)
+class HybridGemm1x1Params:
+    """Conv geometry and the fused activation."""
+
+    geometry: C.ConvGeometry
+    code: int
+    p0: np.float32
+    p1: np.float32
+
+
 def _setup(ctx):
-    return (C.conv_geometry(ctx),) + C.act_args(ctx)
+    return HybridGemm1x1Params(C.conv_geometry(ctx), *C.act_args(ctx))
 
 
 def _dequant_cost(ctx, repeats=1) -> float:
@@ -66,9 +78,10 @@ def _applies_1x1(ctx):
     return g.kh == 1 and g.kw == 1 and g.strides == (1, 1) and g.pads == (0, 0, 0, 0) and g.group == 1
 
 
-def _run_1x1(packed, params, ins, outs, scratch):
+def _run_1x1(packed, params: HybridGemm1x1Params, ins, outs, scratch):
     w, b = packed
-    g, code, p0, p1 = params
+    g = params.geometry
+    code, p0, p1 = params.code, params.p0, params.p1
     bias = C.run_bias(b, ins)
     x4, y4 = C._views4(g, ins[0], outs[0])
     rows = _panel_rows(g)
@@ -111,14 +124,32 @@ def _applies_im2col(ctx):
     return True
 
 
+@dataclass(frozen=True)
+class HybridIm2colParams:
+    """Conv geometry, tile and panel sizes, scratch layout [cols | panel | tile output], fused activation."""
+
+    geometry: C.ConvGeometry
+    tile_columns: int
+    rows: int  # Cg * kh * kw: the im2col rows, the length of a stored weight row
+    panel_rows: int
+    cols_bytes: int
+    panel_bytes: int
+    gemm_into_output: bool  # BLAS writes the output directly (no tile output in scratch)
+    code: int
+    p0: np.float32
+    p1: np.float32
+
+
 def _setup_im2col(ctx):
     g, t, rows, pr, cols_b, panel_b, out_b = _layout(ctx)
-    return (g, t, rows, pr, cols_b, panel_b, C.gemm_into_output(ctx, g, t)) + C.act_args(ctx)
+    return HybridIm2colParams(g, t, rows, pr, cols_b, panel_b, C.gemm_into_output(ctx, g, t), *C.act_args(ctx))
 
 
-def _run_im2col(packed, params, ins, outs, scratch):
+def _run_im2col(packed, params: HybridIm2colParams, ins, outs, scratch):
     w, b = packed
-    g, t, rows, pr, cols_b, panel_b, direct, code, p0, p1 = params
+    g, t, rows, pr = params.geometry, params.tile_columns, params.rows, params.panel_rows
+    cols_b, panel_b, direct = params.cols_bytes, params.panel_bytes, params.gemm_into_output
+    code, p0, p1 = params.code, params.p0, params.p1
     bias = C.run_bias(b, ins)
     x4, y4 = C._views4(g, ins[0], outs[0])
     sh, sw = g.strides
@@ -184,9 +215,27 @@ def _dw_layout(ctx):
     return g, hp, wp, C._align(4 * g.C * g.kh * g.kw), C._align(4 * hp * wp)
 
 
-def _run_dw(packed, params, ins, outs, scratch):
+@dataclass(frozen=True)
+class HybridDepthwiseParams:
+    """Conv geometry, padded plane shape, scratch bytes of the expanded filter (the plane follows), activation."""
+
+    geometry: C.ConvGeometry
+    plane_h: int
+    plane_w: int
+    filter_bytes: int
+    code: int
+    p0: np.float32
+    p1: np.float32
+
+
+def _setup_dw(ctx):
+    g, hp, wp, wb, _ = _dw_layout(ctx)
+    return HybridDepthwiseParams(g, hp, wp, wb, *C.act_args(ctx))
+
+
+def _run_dw(packed, params: HybridDepthwiseParams, ins, outs, scratch):
     w, b = packed
-    g, hp, wp, wb, code, p0, p1 = params
+    g, hp, wp, wb = params.geometry, params.plane_h, params.plane_w, params.filter_bytes
     bias = C.run_bias(b, ins)
     x4, y4 = C._views4(g, ins[0], outs[0])
     f = scratch.view(np.float32)
@@ -194,12 +243,12 @@ def _run_dw(packed, params, ins, outs, scratch):
     w.expand_rows(0, g.C, wf)
     plane = f[wb // 4: wb // 4 + hp * wp].reshape(hp, wp)
     KD.depthwise(x4, wf.reshape(g.C, g.kh, g.kw), bias, y4, plane, g.pads[0], g.pads[1], g.strides[0],
-                 g.strides[1], g.dilations[0], g.dilations[1], code, p0, p1)
+                 g.strides[1], g.dilations[0], g.dilations[1], params.code, params.p0, params.p1)
 
 
 register_algorithm(Algorithm(
     "Conv", "hybrid_depthwise", run=_run_dw, applies=_applies_dw, pack=_pack,
-    setup=lambda ctx: _dw_layout(ctx)[:4] + C.act_args(ctx),
+    setup=_setup_dw,
     cost=lambda ctx: C._cost_dw(ctx) + _dequant_cost(ctx),
     scratch_bytes=lambda ctx: sum(_dw_layout(ctx)[3:]), weight_bytes=C.bias_bytes, fp16=CONVERTS,
     doc="depthwise with the (small) compressed filter expanded into scratch each run"))

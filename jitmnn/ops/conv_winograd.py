@@ -17,6 +17,7 @@ import numpy as np
 
 import jitmnn.ops.conv  # noqa: F401  (registers the Conv op before its algorithms)
 from jitmnn import config as jconfig
+from jitmnn.kernels import conv_gemm as KCG
 from jitmnn.kernels import winograd as KW
 
 from .conv import (act_args, bias_bytes, conv_geometry, const_value, gemm_cost_us, pack_bias, run_bias,
@@ -47,6 +48,9 @@ WINOGRAD_CHUNK_TILES = 1024
 WINOGRAD_COST = {"gemm_factor": 0.604, "ns_row": 132.1, "ns_tile": {2: 19.0, 4: 63.3, 6: 147.3}}
 IM2COL_FIT = {"us_per_gemm_mflop": 13.80, "ns_per_column_element": 0.529, "ns_per_output": 0.059,
               "fixed_us": 149.7}
+
+# Speed-up charged per extra thread when the stages run threaded (measured 1.7-1.9x at 2 threads).
+THREAD_EFFICIENCY = 0.9
 
 UNITS = {"winograd_f23": 2, "winograd_f43": 4, "winograd_f63": 6}
 TIERS = {"winograd_f23": "F32", "winograd_f43": "WINOGRAD_F43", "winograd_f63": "WINOGRAD_F63"}
@@ -84,6 +88,11 @@ class WinogradParams:
     code: int
     p0: np.float32
     p1: np.float32
+    # threads: 1 = serial transforms and one batched BLAS GEMM; more = every stage a parallel region over
+    # `slots` threads (channels, and the alpha^2 products on jitmnn's own micro-kernel), each with its own row
+    # buffer (Q at q_off, slots of alpha^2 x chunk) and micro-kernel scratch (at e_off: edge panels, micro-tiles)
+    slots: int = 1
+    e_off: int = 0
 
 
 def plan_blocks(N: int, nty: int, ntx: int, bytes_per_tile: int, budget: int) -> tuple:
@@ -132,21 +141,40 @@ def make_params(ctx, m: int) -> WinogradParams:
     max_tiles = max(b[1] * b[3] * b[5] for b in blocks)
     # the kernels' chunk: whole tile rows, max(1, WINOGRAD_CHUNK_TILES // ntx) of them, within the block
     chunk = max(min(b[1] * b[3], max(1, WINOGRAD_CHUNK_TILES // b[5])) * b[5] for b in blocks)
+    slots = winograd_slots(ctx, g)
     v_off = 0
     m_off = v_off + _align(4 * a2 * g.C * max_tiles)
     q_off = m_off + _align(4 * a2 * g.K * max_tiles)
-    total = q_off + _align(4 * a2 * chunk)
+    e_off = q_off + _align(4 * slots * a2 * chunk)
+    total = e_off + (_align(4 * slots * (g.C * KCG.NR + KCG.MR * KCG.NR) + 4 * g.K) if slots > 1 else 0)
     code, p0, p1 = act_args(ctx)
     return WinogradParams(m, alpha, g.N, g.C, g.K, g.H, g.W, g.OH, g.OW, g.pads[0], g.pads[1], nty, ntx, blocks,
                           max_tiles, chunk, v_off, m_off, q_off, total,
-                          int(code), p0, p1)
+                          int(code), p0, p1, slots, e_off)
+
+
+def winograd_slots(ctx, g) -> int:
+    """Threads the stages run on: ctx.threads with parallel kernels on and enough work per thread, else 1."""
+    n = max(1, int(ctx.threads or 1))
+    if n == 1 or not jconfig.NUMBA_PARALLEL_KERNELS:
+        return 1
+    return max(1, min(n, g.N * g.K * g.C * g.OH * g.OW // jconfig.GEMM_MIN_MACS_PER_THREAD))
 
 
 def _scratch_views(p: WinogradParams, scratch):
-    """float32 views of the scratch: (flat, Q [alpha^2, chunk tiles])."""
+    """float32 views of the scratch: (flat, row buffers [slots, alpha^2, chunk tiles], (edges, micros, zero
+    bias) of the threaded GEMM or None)."""
     f = scratch.view(np.float32)
-    a2, T = p.alpha * p.alpha, p.chunk_tiles
-    return f, f[p.q_off // 4:p.q_off // 4 + a2 * T].reshape(a2, T)
+    a2, T, s = p.alpha * p.alpha, p.chunk_tiles, p.slots
+    Q = f[p.q_off // 4:p.q_off // 4 + s * a2 * T].reshape(s, a2, T)
+    if s == 1:
+        return f, Q, None
+    e0 = p.e_off // 4
+    m0 = e0 + s * p.C * KCG.NR
+    z0 = m0 + s * KCG.MR * KCG.NR
+    zero_bias = f[z0:z0 + p.K]
+    zero_bias[:] = 0.0
+    return f, Q, (f[e0:m0].reshape(s, p.C * KCG.NR), f[m0:z0].reshape(s, KCG.MR * KCG.NR), zero_bias)
 
 
 def run_winograd(U, bias, p: WinogradParams, x4, y4, scratch):
@@ -155,17 +183,23 @@ def run_winograd(U, bias, p: WinogradParams, x4, y4, scratch):
             or y4.shape != (p.N, p.K, p.OH, p.OW) or U.shape != (p.alpha * p.alpha, p.K, p.C):
         raise ValueError(f"winograd run: shapes x {x4.shape} y {y4.shape} U {U.shape} or scratch do not match "
                          f"the plan ({p.N},{p.C},{p.H},{p.W}) -> K={p.K}, {p.scratch_bytes} B")
-    f, Q = _scratch_views(p, scratch)
+    f, Q, gemm_scratch = _scratch_views(p, scratch)
     a2 = p.alpha * p.alpha
     v0, m0 = p.v_off // 4, p.m_off // 4
-    k_in, k_out = KW.INPUT_TRANSFORMS[p.m], KW.OUTPUT_TRANSFORMS[p.m]
     for (b0, nb, ty0, nty, tx0, ntx) in p.blocks:
         tiles = nb * nty * ntx
         V = f[v0:v0 + a2 * p.C * tiles].reshape(a2, p.C, tiles)
         M = f[m0:m0 + a2 * p.K * tiles].reshape(a2, p.K, tiles)
-        k_in(x4, V, Q, b0, nb, ty0, nty, tx0, ntx, p.pt, p.pl, WINOGRAD_CHUNK_TILES)
-        np.matmul(U, V, out=M)
-        k_out(M, y4, Q, bias, b0, nb, ty0, nty, tx0, ntx, p.code, p.p0, p.p1, WINOGRAD_CHUNK_TILES)
+        if gemm_scratch is None:
+            KW.INPUT_TRANSFORMS[p.m](x4, V, Q[0], b0, nb, ty0, nty, tx0, ntx, p.pt, p.pl, WINOGRAD_CHUNK_TILES, 0, p.C)
+            np.matmul(U, V, out=M)
+            KW.OUTPUT_TRANSFORMS[p.m](M, y4, Q[0], bias, b0, nb, ty0, nty, tx0, ntx, p.code, p.p0, p.p1,
+                                      WINOGRAD_CHUNK_TILES, 0, p.K)
+        else:
+            KW.INPUT_TRANSFORMS_THREADS[p.m](x4, V, Q, b0, nb, ty0, nty, tx0, ntx, p.pt, p.pl, WINOGRAD_CHUNK_TILES)
+            KCG.batched_gemm(U, V, M, gemm_scratch[2], gemm_scratch[0], gemm_scratch[1])
+            KW.OUTPUT_TRANSFORMS_THREADS[p.m](M, y4, Q, bias, b0, nb, ty0, nty, tx0, ntx, p.code, p.p0, p.p1,
+                                              WINOGRAD_CHUNK_TILES)
 
 
 def pack_weights(w, m: int):
@@ -187,7 +221,8 @@ def _check_params(p: WinogradParams) -> None:
             raise ValueError(f"winograd block {blk} outside the {p.N}x{p.nty}x{p.ntx} tile grid")
     T, Tc = p.max_tiles, p.chunk_tiles
     ends = (p.m_off - p.v_off >= 4 * a2 * p.C * T and p.q_off - p.m_off >= 4 * a2 * p.K * T
-            and p.scratch_bytes - p.q_off >= 4 * a2 * Tc)
+            and p.e_off - p.q_off >= 4 * p.slots * a2 * Tc
+            and (p.slots == 1 or p.scratch_bytes - p.e_off >= 4 * (p.slots * (p.C * KCG.NR + KCG.MR * KCG.NR) + p.K)))
     if not ends:
         raise ValueError("winograd scratch layout overlaps")
 
@@ -197,7 +232,7 @@ def cost_features(ctx, m: int) -> dict:
     g = conv_geometry(ctx)
     p = make_params(ctx, m)
     a2 = p.alpha * p.alpha
-    gemm_us = sum(a2 * gemm_cost_us(g.K, g.C, nb * nty * ntx, ctx.threads) for (_, nb, _, nty, _, ntx) in p.blocks)
+    gemm_us = sum(a2 * gemm_cost_us(g.K, g.C, nb * nty * ntx, ctx.blas_threads) for (_, nb, _, nty, _, ntx) in p.blocks)
     return {"gemm_us": gemm_us, "tile_channels": g.N * p.nty * p.ntx * (g.C + g.K),
             "row_channels": g.N * p.nty * (g.C + g.K)}
 
@@ -215,7 +250,7 @@ def im2col_fit_us(ctx, k: dict | None = None) -> float:
     k = k or IM2COL_FIT
     g = conv_geometry(ctx)
     P = g.N * g.OH * g.OW
-    mflop = 2.0 * g.K * g.C * 9 * P / 1e6 / max(1, min(ctx.threads, 2)) ** 0.9
+    mflop = 2.0 * g.K * g.C * 9 * P / 1e6 / max(1, min(ctx.blas_threads, 2)) ** 0.9
     return (k["us_per_gemm_mflop"] * mflop + (k["ns_per_column_element"] * 9 * g.C * P
                                               + k["ns_per_output"] * g.K * P) / 1e3 + k["fixed_us"])
 
@@ -226,7 +261,8 @@ def cost_us(ctx, m: int) -> float:
     direct 2*OH*OW*C*K*9 with (transforms per tile and channel + alpha^2 GEMMs) per tile; same idea."""
     im2col = registry_algorithms("Conv").get("im2col")
     base = im2col.cost(ctx) if im2col is not None and im2col.applies(ctx) else im2col_fit_us(ctx)
-    return base * winograd_fit_us(ctx, m) / im2col_fit_us(ctx)
+    slots = winograd_slots(ctx, conv_geometry(ctx))
+    return base * winograd_fit_us(ctx, m) / im2col_fit_us(ctx) / slots ** THREAD_EFFICIENCY
 
 
 def _make_algorithm(name: str, m: int) -> Algorithm:

@@ -189,14 +189,27 @@ def _tiles_exactly(g) -> bool:
             and g.pads == (0, 0, 0, 0) and g.OH == g.H * g.kh and g.OW == g.W * g.kw)
 
 
+@dataclass(frozen=True)
+class Col2imParams:
+    """Forward-conv geometry, input pixels per GEMM tile, whether col2im adds (else stores), fused activation."""
+
+    geometry: ConvGeometry
+    tile_columns: int
+    accumulate: bool  # taps overlap or leave gaps: zero the output, then scatter-add
+    code: int
+    p0: np.float32
+    p1: np.float32
+
+
 def _setup(ctx):
     g = _geom(ctx)
-    return (g, _tile(ctx, g), not _tiles_exactly(g)) + act_args(ctx)
+    return Col2imParams(g, _tile(ctx, g), not _tiles_exactly(g), *act_args(ctx))
 
 
-def _run(packed, params, ins, outs, scratch):
+def _run(packed, params: Col2imParams, ins, outs, scratch):
     w, b = packed
-    g, t, accumulate, code, p0, p1 = params
+    g, t, accumulate = params.geometry, params.tile_columns, params.accumulate
+    code, p0, p1 = params.code, params.p0, params.p1
     bias = run_bias(b, ins)
     x, y = ins[0].reshape(g.N, g.C, g.H, g.W), outs[0].reshape(g.N, g.K, g.OH, g.OW)  # 1-D: height 1
     Cg, Kg, HW = g.Cg, g.Kg, g.H * g.W
@@ -225,7 +238,7 @@ def _cost(ctx):
     g = _geom(ctx)
     rows = g.Kg * g.kh * g.kw
     hw = g.H * g.W
-    return (g.N * g.group * gemm_cost_us(rows, g.Cg, hw, ctx.threads)
+    return (g.N * g.group * gemm_cost_us(rows, g.Cg, hw, ctx.blas_threads)
             + copy_cost_us(g.N * g.group * rows * hw + 2 * g.N * g.K * g.OH * g.OW))
 
 

@@ -8,6 +8,8 @@ reference for a caller that runs it on the data."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from jitmnn.kernels import detection as K
@@ -198,15 +200,31 @@ def _ref_roi_align(node, x):
     return [out.astype(a.dtype)]
 
 
-def _run_roi_align(packed, params, inputs, outputs, scratch):
-    mode, half_pixel, _, _, sr, scale = params
+@dataclass(frozen=True)
+class RoiAlignParams:
+    """RoiAlign's attributes, as _roi_attrs reads them."""
+
+    mode: str  # "avg" or "max"
+    half_pixel: bool  # coordinate_transformation_mode half_pixel (else output_half_pixel)
+    output_height: int
+    output_width: int
+    sampling_ratio: int
+    spatial_scale: float
+
+
+def _setup_roi_align(ctx):
+    return RoiAlignParams(*_roi_attrs(ctx.node))
+
+
+def _run_roi_align(packed, params: RoiAlignParams, inputs, outputs, scratch):
     x = inputs[0]
     bidx = _check_batch_indices(inputs[2], x.shape[0])
-    K.roi_align(x, inputs[1], bidx, outputs[0], scale, sr, half_pixel, mode == "max")
+    K.roi_align(x, inputs[1], bidx, outputs[0], params.spatial_scale, params.sampling_ratio, params.half_pixel,
+                params.mode == "max")
 
 
 register_op(OpDef("RoiAlign", _infer_roi_align, _ref_roi_align))
-register_algorithm(Algorithm("RoiAlign", "numba", run=_run_roi_align, setup=lambda ctx: _roi_attrs(ctx.node),
+register_algorithm(Algorithm("RoiAlign", "numba", run=_run_roi_align, setup=_setup_roi_align,
                              applies=lambda ctx: U.all_f32(ctx, (0, 1)),
                              cost=lambda ctx: U.numel(ctx.out_shapes[0]) * 16 * U.NS_PER_ELEMENT / 1e3,
                              doc="bilinear samples per bin, channel loop innermost"))
@@ -360,17 +378,30 @@ def _ref_grid_sample(node, x):
     return [out.astype(a.dtype)]
 
 
-def _run_grid_sample(packed, params, inputs, outputs, scratch):
-    mode, pad, align, r = params
+@dataclass(frozen=True)
+class GridSampleParams:
+    """GridSample's kernel mode and padding codes, align_corners, and the number of spatial dims (2 or 3)."""
+
+    mode: int  # K.MODE_*
+    padding_mode: int  # K.PAD_*
+    align_corners: int
+    spatial_rank: int
+
+
+def _setup_grid_sample(ctx):
+    return GridSampleParams(*_gs_attrs(ctx.node), len(ctx.in_shapes[0]) - 2)
+
+
+def _run_grid_sample(packed, params: GridSampleParams, inputs, outputs, scratch):
+    r = params.spatial_rank
     idx = scratch[:8 * 4 * r].view(np.int64).reshape(r, 4)
     w = scratch[8 * 4 * r:12 * 4 * r].view(np.float32).reshape(r, 4)
     fn = K.grid_sample_2d if r == 2 else K.grid_sample_3d
-    fn(inputs[0], inputs[1], outputs[0], mode, pad, align, idx, w)
+    fn(inputs[0], inputs[1], outputs[0], params.mode, params.padding_mode, params.align_corners, idx, w)
 
 
 register_op(OpDef("GridSample", _infer_grid_sample, _ref_grid_sample))
-register_algorithm(Algorithm("GridSample", "numba", run=_run_grid_sample,
-                             setup=lambda ctx: (*_gs_attrs(ctx.node), len(ctx.in_shapes[0]) - 2),
+register_algorithm(Algorithm("GridSample", "numba", run=_run_grid_sample, setup=_setup_grid_sample,
                              applies=lambda ctx: U.all_f32(ctx) and len(ctx.in_shapes[0]) in (4, 5),
                              scratch_bytes=lambda ctx: 12 * 4 * (len(ctx.in_shapes[0]) - 2),
                              cost=lambda ctx: U.numel(ctx.out_shapes[0]) * 4 ** (len(ctx.in_shapes[0]) - 2)

@@ -9,6 +9,8 @@ Integer tensors (shape arithmetic, folded at plan time) use the numpy reference.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from jitmnn.kernels import act
@@ -115,6 +117,18 @@ def _binary_reference(node, x):
     return [np.asarray(out).astype(a.dtype, copy=False)]
 
 
+@dataclass(frozen=True)
+class BinaryParams:
+    """The collapsed 4-D broadcast box, the kernel's op code, row pieces per thread and a fused activation."""
+
+    shape: np.ndarray  # int64[4]
+    a_strides: np.ndarray  # int64[4] element strides, 0 on broadcast dims
+    b_strides: np.ndarray
+    op: int
+    nsplit: int  # pieces each row is cut into (numba_parallel, when rows are too few to share)
+    fused: tuple | None  # (code, p0, p1) of a fused activation
+
+
 def _setup_binary(ctx):
     box = collapse(ctx.out_shapes[0], ctx.in_shapes[0], ctx.in_shapes[1])
     shape, sa, sb = box
@@ -122,7 +136,7 @@ def _setup_binary(ctx):
     nsplit = 1
     if rows < 4 * max(ctx.threads, 2):  # too few rows to share: cut each row into pieces as well
         nsplit = max(1, min(4 * max(ctx.threads, 2), int(shape[3]) // 4096))
-    return (shape, sa, sb, _KERNEL_CODES[ctx.node.op], nsplit, _fused_activation(ctx))
+    return BinaryParams(shape, sa, sb, _KERNEL_CODES[ctx.node.op], nsplit, _fused_activation(ctx))
 
 
 def _fused_activation(ctx):
@@ -154,20 +168,18 @@ def _operands(packed, ins):
     return a, b
 
 
-def _run_binary(packed, params, ins, outs, scratch):
-    shape, sa, sb, op, _, fused = params
+def _run_binary(packed, params: BinaryParams, ins, outs, scratch):
     a, b = _operands(packed, ins)
     out = outs[0].reshape(-1)
-    K.binary(a, b, out, shape, sa, sb, op)
-    _apply_activation(fused, out)
+    K.binary(a, b, out, params.shape, params.a_strides, params.b_strides, params.op)
+    _apply_activation(params.fused, out)
 
 
-def _run_binary_parallel(packed, params, ins, outs, scratch):
-    shape, sa, sb, op, nsplit, fused = params
+def _run_binary_parallel(packed, params: BinaryParams, ins, outs, scratch):
     a, b = _operands(packed, ins)
     out = outs[0].reshape(-1)
-    K.binary_parallel(a, b, out, shape, sa, sb, op, nsplit)
-    _apply_activation(fused, out)
+    K.binary_parallel(a, b, out, params.shape, params.a_strides, params.b_strides, params.op, params.nsplit)
+    _apply_activation(params.fused, out)
 
 
 def _applies_binary(ctx):

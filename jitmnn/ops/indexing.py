@@ -11,6 +11,8 @@ or a wild write is worse)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from jitmnn.kernels import indexing as K
@@ -115,18 +117,29 @@ def _nd_geometry(shape, k):
     return np.array(shape[:k], np.int64), np.array(strides, np.int64), size
 
 
+@dataclass(frozen=True)
+class ScatterNDParams:
+    """The indexed axes (dims, element strides), the size of one updated slice, and the kernel's reduction code."""
+
+    dims: np.ndarray  # int64[k]
+    strides: np.ndarray  # int64[k]
+    slice_size: int
+    reduction: int  # K.R_*
+
+
 def _setup_scatter_nd(ctx):
     k = ctx.in_shapes[1][-1]
     dims, strides, size = _nd_geometry(ctx.in_shapes[0], k)
-    return dims, strides, size, _REDUCTIONS[_reduction(ctx.node)]
+    return ScatterNDParams(dims, strides, size, _REDUCTIONS[_reduction(ctx.node)])
 
 
-def _run_scatter_nd(packed, params, inputs, outputs, scratch):
-    dims, strides, size, reduction = params
+def _run_scatter_nd(packed, params: ScatterNDParams, inputs, outputs, scratch):
+    dims = params.dims
     out = outputs[0]
     np.copyto(out, inputs[0])
     idx = inputs[1].reshape(-1, dims.shape[0])
-    bad = K.scatter_nd(out.reshape(-1), idx, inputs[2].reshape(idx.shape[0], size), dims, strides, reduction)
+    bad = K.scatter_nd(out.reshape(-1), idx, inputs[2].reshape(idx.shape[0], params.slice_size), dims, params.strides,
+                       params.reduction)
     if bad >= 0:
         raise InputError(f"ScatterND: index {idx[bad].tolist()} is out of range for dimensions {dims.tolist()}")
 
@@ -167,18 +180,29 @@ def _ref_gather_nd(node, x):
     return [picked.reshape(tuple(ishape[:-1]) + data.shape[b + k:])]
 
 
+@dataclass(frozen=True)
+class GatherNDParams:
+    """The indexed axes after the batch dims (dims, element strides), one gathered slice's size, the batch count."""
+
+    dims: np.ndarray  # int64[k]
+    strides: np.ndarray  # int64[k]
+    slice_size: int
+    batches: int  # product of the first batch_dims dims
+
+
 def _setup_gather_nd(ctx):
     b = int(ctx.node.attrs.get("batch_dims", 0))
     data, idx = ctx.in_shapes[0], ctx.in_shapes[1]
     dims, strides, size = _nd_geometry(data[b:], idx[-1])
     nb = U.numel(data[:b])
-    return dims, strides, size, nb
+    return GatherNDParams(dims, strides, size, nb)
 
 
-def _run_gather_nd(packed, params, inputs, outputs, scratch):
-    dims, strides, size, nb = params
+def _run_gather_nd(packed, params: GatherNDParams, inputs, outputs, scratch):
+    dims, nb = params.dims, params.batches
     idx = inputs[1].reshape(nb, -1, dims.shape[0])
-    bad = K.gather_nd(inputs[0].reshape(nb, -1), idx, outputs[0].reshape(nb, idx.shape[1], size), dims, strides)
+    bad = K.gather_nd(inputs[0].reshape(nb, -1), idx, outputs[0].reshape(nb, idx.shape[1], params.slice_size), dims,
+                      params.strides)
     if bad >= 0:
         raise InputError(f"GatherND: index {idx.reshape(-1, dims.shape[0])[bad].tolist()} is out of range for "
                          f"dimensions {dims.tolist()}")
@@ -230,15 +254,26 @@ def _topk_box(ctx):
     return U.numel(x[:axis]), int(x[axis]), U.numel(x[axis + 1:]), int(ctx.out_shapes[0][axis])
 
 
+@dataclass(frozen=True)
+class TopKParams:
+    """The input as [outer, axis_len, inner] with the axis in the middle, K, and largest (else smallest)."""
+
+    outer: int
+    axis_len: int
+    inner: int
+    k: int
+    largest: bool
+
+
 def _setup_topk(ctx):
     o, n, i, k = _topk_box(ctx)
-    return o, n, i, k, bool(int(ctx.node.attrs.get("largest", 1)))
+    return TopKParams(o, n, i, k, bool(int(ctx.node.attrs.get("largest", 1))))
 
 
-def _run_topk(packed, params, inputs, outputs, scratch):
-    o, n, i, k, largest = params
+def _run_topk(packed, params: TopKParams, inputs, outputs, scratch):
+    o, n, i, k = params.outer, params.axis_len, params.inner, params.k
     heap = scratch[:8 * k].view(np.int64)
-    K.topk(inputs[0].reshape(o, n, i), outputs[0].reshape(o, k, i), outputs[1].reshape(o, k, i), heap, largest)
+    K.topk(inputs[0].reshape(o, n, i), outputs[0].reshape(o, k, i), outputs[1].reshape(o, k, i), heap, params.largest)
 
 
 def _topk_cost(ctx):

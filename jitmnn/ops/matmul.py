@@ -8,6 +8,8 @@ weight_bytes 0), else copied once to contiguous float32 at pack time and counted
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from jitmnn.errors import ShapeError
@@ -86,6 +88,19 @@ def _pack_matmul(ctx):
     return _packed_operand(ctx, 0), _packed_operand(ctx, 1)
 
 
+@dataclass(frozen=True)
+class MatMulParams:
+    """One flat GEMM over all leading rows or a batched np.matmul, then the fused activation (zero bias)."""
+
+    flat: bool  # x[..., T, C] @ W[C, D]: one GEMM over the rows of x reshaped to [-1, kdim]
+    kdim: int
+    ncols: int
+    zeros: np.ndarray | None  # [ncols] zero bias for the activation pass; None without an activation
+    code: int
+    p0: np.float32
+    p1: np.float32
+
+
 def _setup_matmul(ctx):
     a, b = ctx.in_shapes[0], ctx.in_shapes[1]
     out = ctx.out_shapes[0]
@@ -94,21 +109,20 @@ def _setup_matmul(ctx):
     ncols = out[-1] if len(out) >= 1 and len(b) >= 2 else 1
     code, p0, p1 = act_args(ctx)
     zeros = np.zeros(ncols, np.float32) if code else None
-    return flat, int(a[-1]), ncols, zeros, code, p0, p1
+    return MatMulParams(flat, int(a[-1]), ncols, zeros, code, p0, p1)
 
 
-def _run_matmul(packed, params, ins, outs, scratch):
+def _run_matmul(packed, params: MatMulParams, ins, outs, scratch):
     pa, pb = packed
-    flat, kdim, ncols, zeros, code, p0, p1 = params
     a = ins[0] if pa is None else pa
     b = ins[1] if pb is None else pb
     y = outs[0]
-    if flat:
-        np.matmul(a.reshape(-1, kdim), b, out=y.reshape(-1, ncols))
+    if params.flat:
+        np.matmul(a.reshape(-1, params.kdim), b, out=y.reshape(-1, params.ncols))
     else:
         np.matmul(a, b, out=y)
-    if code:
-        KE.bias_act_cols(y.reshape(-1, ncols), zeros, code, p0, p1)
+    if params.code:
+        KE.bias_act_cols(y.reshape(-1, params.ncols), params.zeros, params.code, params.p0, params.p1)
 
 
 def _cost_matmul(ctx):
@@ -117,7 +131,7 @@ def _cost_matmul(ctx):
     k = int(a[-1])
     macs_out = int(np.prod(out)) if out else 1
     batches = int(np.prod(out[:-2])) if len(out) > 2 else 1
-    return (gemm_cost_us(1, k, macs_out, ctx.threads) + batches * CALL_OVERHEAD_US + copy_cost_us(macs_out))
+    return (gemm_cost_us(1, k, macs_out, ctx.blas_threads) + batches * CALL_OVERHEAD_US + copy_cost_us(macs_out))
 
 
 register_algorithm(Algorithm(
@@ -190,36 +204,50 @@ def _pack_gemm(ctx):
     return (_packed_operand(ctx, 0), _packed_operand(ctx, 1)) + gemm_bias(ctx, n)
 
 
+@dataclass(frozen=True)
+class GemmParams:
+    """Gemm attributes, whether C only comes at run time, and the fused activation."""
+
+    trans_a: bool
+    trans_b: bool
+    alpha: np.float32
+    beta: np.float32
+    run_time_c: bool  # C is an input not known at plan time: beta*C is added in the run
+    code: int
+    p0: np.float32
+    p1: np.float32
+
+
 def _setup_gemm(ctx):
     run_time_c = _has_c(ctx) and ctx.consts[2] is None
-    return (bool(ctx.attr("transA", 0)), bool(ctx.attr("transB", 0)), np.float32(ctx.attr("alpha", 1.0)),
-            np.float32(ctx.attr("beta", 1.0)), run_time_c) + act_args(ctx)
+    return GemmParams(bool(ctx.attr("transA", 0)), bool(ctx.attr("transB", 0)), np.float32(ctx.attr("alpha", 1.0)),
+                      np.float32(ctx.attr("beta", 1.0)), run_time_c, *act_args(ctx))
 
 
-def _run_gemm(packed, params, ins, outs, scratch):
+def _run_gemm(packed, params: GemmParams, ins, outs, scratch):
     pa, pb, bias, full = packed
-    trans_a, trans_b, alpha, beta, run_time_c, code, p0, p1 = params
+    alpha, beta = params.alpha, params.beta
     a = ins[0] if pa is None else pa
     b = ins[1] if pb is None else pb
     y = outs[0]
-    np.matmul(a.T if trans_a else a, b.T if trans_b else b, out=y)
+    np.matmul(a.T if params.trans_a else a, b.T if params.trans_b else b, out=y)
     if alpha != 1:
         np.multiply(y, alpha, out=y)
     if full is not None:
         np.add(y, full, out=y)
-    elif run_time_c and beta != 0:
+    elif params.run_time_c and beta != 0:
         # y + beta*C without a temporary: beta * (y/beta + C)
         if beta != 1:
             np.divide(y, beta, out=y)
         np.add(y, ins[2], out=y)
         if beta != 1:
             np.multiply(y, beta, out=y)
-    KE.bias_act_cols(y, bias, code, p0, p1)
+    KE.bias_act_cols(y, bias, params.code, params.p0, params.p1)
 
 
 def _cost_gemm(ctx):
     m, k, n = _gemm_dims(ctx.node, ctx.in_shapes[0], ctx.in_shapes[1])
-    return gemm_cost_us(m, k, n, ctx.threads) + copy_cost_us(m * n)
+    return gemm_cost_us(m, k, n, ctx.blas_threads) + copy_cost_us(m * n)
 
 
 register_algorithm(Algorithm(

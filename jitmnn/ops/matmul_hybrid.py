@@ -8,6 +8,8 @@ partial products are accumulated."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from jitmnn.compression import CompressedTensor
@@ -62,20 +64,36 @@ def _pack(ctx):
     return _weight(ctx), np.zeros(n, np.float32), None
 
 
+@dataclass(frozen=True)
+class HybridGemmParams:
+    """GEMM dims, stored rows expanded per panel (scratch: panel, then tile), alpha and the fused activation."""
+
+    m: int
+    k: int
+    n: int
+    panel_rows: int
+    by_output: bool  # stored rows are output columns (Gemm transB=1), else inner rows (accumulated)
+    panel_bytes: int  # the expanded panel's share of the scratch; the tile output follows it
+    alpha: np.float32
+    code: int
+    p0: np.float32
+    p1: np.float32
+
+
 def _setup(ctx):
     m, k, n, pr, by_output, panel_b, _ = _layout(ctx)
     alpha = np.float32(ctx.attr("alpha", 1.0)) if ctx.node.op == "Gemm" else np.float32(1.0)
-    return (m, k, n, pr, by_output, panel_b, alpha) + act_args(ctx)
+    return HybridGemmParams(m, k, n, pr, by_output, panel_b, alpha, *act_args(ctx))
 
 
-def _run(packed, params, ins, outs, scratch):
+def _run(packed, params: HybridGemmParams, ins, outs, scratch):
     w, bias, full = packed
-    m, k, n, pr, by_output, panel_b, alpha, code, p0, p1 = params
+    m, k, n, pr = params.m, params.k, params.n, params.panel_rows
     a = ins[0].reshape(m, k)
     y = outs[0].reshape(m, n)
     f = scratch.view(np.float32)
-    tile_base = f[panel_b // 4:]
-    if by_output:  # B is [N, K]: panel = output columns n0:n1
+    tile_base = f[params.panel_bytes // 4:]
+    if params.by_output:  # B is [N, K]: panel = output columns n0:n1
         for n0 in range(0, n, pr):
             n1 = min(n, n0 + pr)
             panel = f[: (n1 - n0) * k].reshape(n1 - n0, k)
@@ -94,17 +112,17 @@ def _run(packed, params, ins, outs, scratch):
             else:
                 np.matmul(a[:, k0:k1], panel, out=tile)
                 np.add(y, tile, out=y)
-    if alpha != 1:
-        np.multiply(y, alpha, out=y)
+    if params.alpha != 1:
+        np.multiply(y, params.alpha, out=y)
     if full is not None:
         np.add(y, full, out=y)
-    KE.bias_act_cols(y, bias, code, p0, p1)
+    KE.bias_act_cols(y, bias, params.code, params.p0, params.p1)
 
 
 def _cost(ctx):
     m, k, n, pr, by_output = _dims(ctx)
     panels = -(-_weight(ctx).shape[0] // pr)
-    return (gemm_cost_us(m, k, n, ctx.threads) + panels * 2 * CALL_OVERHEAD_US + copy_cost_us(m * n * (1 if by_output else 2))
+    return (gemm_cost_us(m, k, n, ctx.blas_threads) + panels * 2 * CALL_OVERHEAD_US + copy_cost_us(m * n * (1 if by_output else 2))
             + k * n * NS_PER_DEQUANT_ELEMENT / 1e3)
 
 

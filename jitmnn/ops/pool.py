@@ -8,6 +8,8 @@ ceil_mode a last window that would start entirely in the end padding is dropped 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from jitmnn.kernels import pool as K
@@ -133,21 +135,34 @@ def _ref_pool(node, x):
     return res + [idx_out] if want_idx else res
 
 
+@dataclass(frozen=True)
+class PoolParams:
+    """2-D window geometry as [h, w] lists (pads split into begin and end), kernel mode, count_include_pad."""
+
+    kernel: list[int]
+    strides: list[int]
+    dilations: list[int]
+    pads_begin: list[int]
+    pads_end: list[int]
+    mode: int  # K.MAX or K.AVG
+    count_include_pad: bool
+
+
 def _setup_pool(ctx):
     """2-D parameters; a 1-D pool runs as a 2-D one over a height-1 image."""
     k, s, d, pb, pe, out = pool_geometry(ctx.node, ctx.in_shapes[0])
     if len(k) == 1:
         k, s, d, pb, pe = [1] + k, [1] + s, [1] + d, [0] + pb, [0] + pe
     mode = K.MAX if ctx.node.op == "MaxPool" else K.AVG
-    return k, s, d, pb, pe, mode, bool(ctx.attr("count_include_pad", 0))
+    return PoolParams(k, s, d, pb, pe, mode, bool(ctx.attr("count_include_pad", 0)))
 
 
 def _applies_pool(ctx):
     return U.all_f32(ctx, [0]) and len(ctx.in_shapes[0]) in (3, 4) and len(ctx.out_dtypes) == 1
 
 
-def _run_pool(packed, params, ins, outs, scratch):
-    k, s, d, pb, pe, mode, include = params
+def _run_pool(packed, params: PoolParams, ins, outs, scratch):
+    k, s, d, pb, pe = params.kernel, params.strides, params.dilations, params.pads_begin, params.pads_end
     x = ins[0]
     n, c, w = x.shape[0], x.shape[1], x.shape[-1]
     h = x.shape[2] if x.ndim == 4 else 1
@@ -155,7 +170,7 @@ def _run_pool(packed, params, ins, outs, scratch):
     oh, ow = (o.shape[2] if o.ndim == 4 else 1), o.shape[-1]
     tmp = scratch[:K.scratch_floats(w, s[1], ow) * 4].view(np.float32)
     K.pool2d(x.reshape(n * c, h, w), o.reshape(n * c, oh, ow), tmp, k[0], k[1], s[0], s[1],
-             pb[0], pb[1], pe[0], pe[1], d[0], d[1], mode, include)
+             pb[0], pb[1], pe[0], pe[1], d[0], d[1], params.mode, params.count_include_pad)
 
 
 def _cost_pool(ctx):
@@ -167,7 +182,8 @@ for _op in ("MaxPool", "AveragePool"):
     register_op(OpDef(_op, _infer_pool, _ref_pool))
     register_algorithm(Algorithm(_op, "numba", run=_run_pool, applies=_applies_pool, setup=_setup_pool,
                                  scratch_bytes=lambda ctx: 4 * K.scratch_floats(
-                                     int(ctx.in_shapes[0][-1]), _setup_pool(ctx)[1][1], int(ctx.out_shapes[0][-1])),
+                                     int(ctx.in_shapes[0][-1]), _setup_pool(ctx).strides[1],
+                                     int(ctx.out_shapes[0][-1])),
                                  cost=_cost_pool, fp16=CONVERTS,
                                  doc="separable: rows reduced into a scratch row, split by column phase, "
                                      "then contiguous per-tap column passes"))

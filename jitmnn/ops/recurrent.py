@@ -486,7 +486,7 @@ def _cost(ctx) -> float:
     x = ctx.in_shapes[X_IN]
     steps = int(x[0]) * int(x[1]) * spec.num_dir  # (time step, batch entry, direction) triples
     gh = spec.gates * spec.hidden
-    project = gemm_cost_us(int(x[0]) * int(x[1]), int(x[2]), spec.num_dir * gh, ctx.threads)
+    project = gemm_cost_us(int(x[0]) * int(x[1]), int(x[2]), spec.num_dir * gh, ctx.blas_threads)
     recur = 2.0 * steps * gh * spec.hidden / (RECURRENT_GFLOPS * 1e3) + steps * spec.hidden * NS_PER_CELL / 1e3
     return project + recur + spec.num_dir * CALL_OVERHEAD_US
 

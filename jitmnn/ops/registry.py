@@ -44,6 +44,13 @@ class NodeCtx:
     def attr(self, key, default=None):
         return self.node.attrs.get(key, default)
 
+    @property
+    def blas_threads(self) -> int:
+        """Threads a BLAS call of this plan runs on (threads.blas_threads: one while Numba's threads compute)."""
+        from ..threads import blas_threads
+
+        return blas_threads(self.threads)
+
     def out_is_fp16(self, i: int = 0) -> bool:
         return bool(self.out_storage) and self.out_storage[i] == FP16_BITS
 

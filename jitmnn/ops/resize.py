@@ -11,6 +11,8 @@ non-float tensors run the (separable, any-rank) reference."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from jitmnn.kernels import resize as K
@@ -345,6 +347,17 @@ def _as_taps(plan):
     return plan[1], plan[2].astype(np.float32)
 
 
+@dataclass(frozen=True)
+class ResizeParams:
+    """Which kernel runs, its H and W index/weight tables, per-axis extrapolation masks, the fill value."""
+
+    kind: str  # "nearest", "bilinear" or "taps"
+    h_tables: tuple  # nearest: (index,); bilinear: (i0, i1, weight); taps: (indices [O, T], weights [O, T])
+    w_tables: tuple
+    masks: tuple  # (H mask, W mask) uint8: 1 where the output takes the fill (tf_crop_and_resize outside)
+    fill: np.float32  # extrapolation_value
+
+
 def _setup(ctx):
     x = ctx.in_shapes[0]
     plans = _axis_plans(ctx)
@@ -362,15 +375,15 @@ def _setup(ctx):
                     for a in t) for t in tables)
     masks = tuple(np.zeros(n, np.uint8) if m is None else m.astype(np.uint8) for (_, m), n in
                   zip(plans, ctx.out_shapes[0][2:]))
-    return kind, th, tw, masks, np.float32(ctx.attr("extrapolation_value", 0.0))
+    return ResizeParams(kind, th, tw, masks, np.float32(ctx.attr("extrapolation_value", 0.0)))
 
 
 def _scratch(ctx):
     return 4 * int(ctx.in_shapes[0][3]) if _kernel_kind(_axis_plans(ctx)) == "taps" else 0
 
 
-def _run(packed, params, ins, outs, scratch):
-    kind, th, tw, masks, fill = params
+def _run(packed, params: ResizeParams, ins, outs, scratch):
+    kind, th, tw, masks = params.kind, params.h_tables, params.w_tables, params.masks
     x = ins[0]
     n, c, h, w = x.shape
     o = outs[0]
@@ -381,7 +394,8 @@ def _run(packed, params, ins, outs, scratch):
     elif kind == "bilinear":
         K.resize_bilinear(x3, o3, th[0], th[1], th[2], tw[0], tw[1], tw[2])
     else:
-        K.resize_taps(x3, o3, scratch[:4 * w].view(np.float32), th[0], th[1], tw[0], tw[1], masks[0], masks[1], fill)
+        K.resize_taps(x3, o3, scratch[:4 * w].view(np.float32), th[0], th[1], tw[0], tw[1], masks[0], masks[1],
+                       params.fill)
 
 
 def _cost(ctx):

@@ -8,6 +8,8 @@ plan time. Every reference handles int64 tensors, since the planner folds shape 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from jitmnn.kernels import shape_ops as K
@@ -314,6 +316,16 @@ def _ref_slice(node, x):
     return [a[idx].copy()]
 
 
+@dataclass(frozen=True)
+class SliceParams:
+    """One strided copy: the first source element's offset, then the collapsed box (int64[COPY_RANK] each)."""
+
+    src_offset: int
+    shape: np.ndarray
+    src_strides: np.ndarray
+    dst_strides: np.ndarray
+
+
 def _setup_slice(ctx):
     x = ctx.in_shapes[0]
     spec = slice_params(ctx.node, x, ctx.consts)
@@ -321,12 +333,12 @@ def _setup_slice(ctx):
     off = sum(st * b for (st, _, n), b in zip(spec, base))
     shape = [n for _, _, n in spec]
     box = U.collapse_copy(shape, [sp * b for (_, sp, _), b in zip(spec, base)], U.contiguous_strides(shape), COPY_RANK)
-    return None if box is None else (off,) + box
+    return None if box is None else SliceParams(off, *box)
 
 
-def _run_slice(packed, params, ins, outs, scratch):
-    off, shape, s_str, d_str = params
-    _copy(ins[0].reshape(-1), off, s_str, outs[0].reshape(-1), 0, d_str, shape)
+def _run_slice(packed, params: SliceParams, ins, outs, scratch):
+    _copy(ins[0].reshape(-1), params.src_offset, params.src_strides, outs[0].reshape(-1), 0, params.dst_strides,
+          params.shape)
 
 
 register_op(OpDef("Slice", _infer_slice, _ref_slice))
@@ -423,6 +435,16 @@ def _ref_gather(node, x):
 GATHER_MAX_COPIES = 256  # one block copy per index; many indices (embeddings) go to the reference
 
 
+@dataclass(frozen=True)
+class GatherParams:
+    """One block copy per constant index: the block's box (int64[6] each) and (source, destination) offsets."""
+
+    shape: np.ndarray
+    src_strides: np.ndarray
+    dst_strides: np.ndarray
+    copies: list  # [(source offset, destination offset)] in elements, one per index
+
+
 def _setup_gather(ctx):
     data = ctx.in_shapes[0]
     axis = U.norm_axis(int(ctx.attr("axis", 0)), len(data), "Gather axis")
@@ -433,13 +455,13 @@ def _setup_gather(ctx):
     shape = np.array([1, 1, 1, 1, outer, inner], np.int64)
     s_str = np.array([0, 0, 0, 0, data[axis] * inner, 1], np.int64)
     d_str = np.array([0, 0, 0, 0, len(ind) * inner, 1], np.int64)
-    return shape, s_str, d_str, [(int(i) * inner, k * inner) for k, i in enumerate(ind)]
+    return GatherParams(shape, s_str, d_str, [(int(i) * inner, k * inner) for k, i in enumerate(ind)])
 
 
-def _run_gather(packed, params, ins, outs, scratch):
-    shape, s_str, d_str, copies = params
+def _run_gather(packed, params: GatherParams, ins, outs, scratch):
+    shape, s_str, d_str = params.shape, params.src_strides, params.dst_strides
     src, dst = ins[0].reshape(-1), outs[0].reshape(-1)
-    for s_off, d_off in copies:
+    for s_off, d_off in params.copies:
         _copy(src, s_off, s_str, dst, d_off, d_str, shape)
 
 
@@ -551,19 +573,30 @@ def _ref_pad(node, x):
     return [np.pad(a, width, mode=mode)]
 
 
+@dataclass(frozen=True)
+class PadParams:
+    """Fill with value, then one strided copy of the input to dst_offset (the collapsed box, int64[COPY_RANK] each)."""
+
+    dst_offset: int
+    shape: np.ndarray
+    src_strides: np.ndarray
+    dst_strides: np.ndarray
+    value: np.float32
+
+
 def _setup_pad(ctx):
     x, out = ctx.in_shapes[0], ctx.out_shapes[0]
     begin, _ = _pads(ctx.node, len(x), ctx.consts)
     d_base = U.contiguous_strides(out)
     box = U.collapse_copy(x, U.contiguous_strides(x), d_base, COPY_RANK)
     value = np.float32(_pad_value(ctx.node, ctx.consts))
-    return (sum(b * s for b, s in zip(begin, d_base)),) + box + (value,)
+    return PadParams(sum(b * s for b, s in zip(begin, d_base)), *box, value)
 
 
-def _run_pad(packed, params, ins, outs, scratch):
-    off, shape, s_str, d_str, value = params
-    outs[0].fill(value)
-    _copy(ins[0].reshape(-1), 0, s_str, outs[0].reshape(-1), off, d_str, shape)
+def _run_pad(packed, params: PadParams, ins, outs, scratch):
+    outs[0].fill(params.value)
+    _copy(ins[0].reshape(-1), 0, params.src_strides, outs[0].reshape(-1), params.dst_offset, params.dst_strides,
+          params.shape)
 
 
 def _applies_pad(ctx):

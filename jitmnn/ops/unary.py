@@ -8,6 +8,7 @@ only); Identity is a free view. Non-float32 tensors (integers, float16, bfloat16
 reference, which computes floats in float64 and casts back to the input dtype."""
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -142,8 +143,18 @@ def _shrink(v, lambd, bias):
     return np.where(v > lambd, v - bias, np.where(v < -lambd, v + bias, 0.0))
 
 
+@dataclass(frozen=True)
+class UnaryParams:
+    """The kernel's op code and two float32 parameters, and the chunk count for the parallel kernel."""
+
+    code: int
+    p0: np.float32
+    p1: np.float32
+    nchunks: int
+
+
 def _params(ctx):
-    """(code, p0, p1) for the kernel; None when a Clip bound is not known at plan time."""
+    """UnaryParams for the kernel; None when a Clip bound is not known at plan time."""
     op = ctx.node.op
     code = (_CODES.get(op) or _MORE.get(op) or _TRIG[op])[0]
     p0 = p1 = 0.0
@@ -166,22 +177,20 @@ def _params(ctx):
         code = K.GELU_TANH
     n = U.numel(ctx.out_shapes[0])
     nchunks = max(1, min(8 * max(ctx.threads, 2), n // 16384))
-    return code, np.float32(p0), np.float32(p1), nchunks
+    return UnaryParams(code, np.float32(p0), np.float32(p1), nchunks)
 
 
 def _applies(ctx):
     return U.all_f32(ctx, [0]) and _params(ctx) is not None
 
 
-def _run(packed, params, ins, outs, scratch):
-    code, p0, p1, _ = params
-    kern = K.unary_basic if code in K.BASIC else K.unary
-    kern(ins[0].reshape(-1), outs[0].reshape(-1), code, p0, p1)
+def _run(packed, params: UnaryParams, ins, outs, scratch):
+    kern = K.unary_basic if params.code in K.BASIC else K.unary
+    kern(ins[0].reshape(-1), outs[0].reshape(-1), params.code, params.p0, params.p1)
 
 
-def _run_parallel(packed, params, ins, outs, scratch):
-    code, p0, p1, nchunks = params
-    K.unary_parallel(ins[0].reshape(-1), outs[0].reshape(-1), code, p0, p1, nchunks)
+def _run_parallel(packed, params: UnaryParams, ins, outs, scratch):
+    K.unary_parallel(ins[0].reshape(-1), outs[0].reshape(-1), params.code, params.p0, params.p1, params.nchunks)
 
 
 def _cost(ctx):
@@ -200,9 +209,8 @@ for _op, _ref in _REFERENCES.items():
 
 
 
-def _run_more(packed, params, ins, outs, scratch):
-    code, p0, p1, _ = params
-    K.unary_more(ins[0].reshape(-1), outs[0].reshape(-1), code, p0, p1)
+def _run_more(packed, params: UnaryParams, ins, outs, scratch):
+    K.unary_more(ins[0].reshape(-1), outs[0].reshape(-1), params.code, params.p0, params.p1)
 
 
 for _op, _ref in _MORE_REFERENCES.items():
@@ -212,9 +220,8 @@ for _op, _ref in _MORE_REFERENCES.items():
                                  fp16=CONVERTS, doc="one loop per op code (second unary kernel)"))
 
 
-def _run_trig(packed, params, ins, outs, scratch):
-    code, p0, p1, _ = params
-    K.unary_trig(ins[0].reshape(-1), outs[0].reshape(-1), code, p0, p1)
+def _run_trig(packed, params: UnaryParams, ins, outs, scratch):
+    K.unary_trig(ins[0].reshape(-1), outs[0].reshape(-1), params.code, params.p0, params.p1)
 
 
 for _op, _ref in _TRIG_REFERENCES.items():

@@ -25,4 +25,4 @@ for gname, kw in _GEOMETRIES:
         inputs[1] = compress(inputs[1], kind, block, asym)
         CASES.append(dataclasses.replace(base, inputs=inputs))
 
-TIERS = {"hybrid_gemm1x1": "F32", "hybrid_im2col": "F32", "hybrid_depthwise": "F32"}
+TIERS = {"hybrid_gemm1x1": "F32", "hybrid_im2col": "F32", "hybrid_depthwise": "F32", "hybrid_own_gemm": "F32"}
