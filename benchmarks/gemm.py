@@ -1,7 +1,8 @@
-"""jitmnn's own packed GEMM (kernels/gemm.py: 8x32 AVX-512 micro-kernel) next to numpy's BLAS, 1 thread, on
-the compute-core issue's 256x2304x196 (a 3x3x256 conv on a 14x14 map) and other conv-shaped GEMMs; then whole
-models with every Conv forced to the "packed" algorithm vs the default plan, interleaved in one process, at 1
-and 2 threads (the own GEMM splits C's row panels across Numba threads; the default plan's BLAS gets 2).
+"""jitmnn's own GEMM (kernels/gemm.py: 8x32 AVX-512 micro-kernel) next to numpy's BLAS on the compute-core issue's
+256x2304x196 (a 3x3x256 conv on a 14x14 map) and other conv-shaped GEMMs, 1 and 2 threads: with A packed, and
+as Conv "own_gemm" runs it (kernels/conv_gemm.py: weights read in place, output tiles over threads); then whole
+models, 1 thread, interleaved in one process: the default plan, every Conv on im2col + BLAS, every Conv on
+own_gemm (one process, so this is 1 thread only: with num_threads > 1 jitmnn holds BLAS to one thread).
 The BLAS variables are unset for this run (timing_env), so numpy runs OpenBLAS's SkylakeX kernel.
 
     .venv/bin/python benchmarks/gemm.py [--models resnet18,resnet50] [--keep-env]"""
@@ -34,12 +35,13 @@ def gemm_table():
     import numba
     from threadpoolctl import threadpool_limits
 
+    from jitmnn.kernels import conv_gemm as CG
     from jitmnn.kernels import gemm as G
 
     rng = np.random.default_rng(0)
     two = min(2, numba.config.NUMBA_NUM_THREADS)
-    print(f"{'M x K x N':<18} {'jitmnn GF/s':>12} {'numpy GF/s':>11} {'ratio':>7}  max rel err | 2 threads: jitmnn "
-          f"GF/s (x its 1T)  numpy GF/s (x its 1T)")
+    print(f"{'M x K x N':<18} {'packed GF/s':>12} {'in place':>9} {'numpy GF/s':>11} {'in place/numpy':>15}  max rel err"
+          f" | 2 threads: packed, in place (x its 1T), numpy (x its 1T)")
     for m, k, n in SHAPES:
         a = rng.standard_normal((m, k)).astype(np.float32)
         b = rng.standard_normal((k, n)).astype(np.float32)
@@ -47,19 +49,29 @@ def gemm_table():
         tile, c = np.empty(G.MR * G.NR, np.float32), np.empty((m, n), np.float32)
         flop = 2.0 * m * k * n
         t_full = _median_ms(lambda: G.gemm(ap, m, k, b, c, edge, tile))
+        zero, x3 = np.zeros(m, np.float32), b.reshape(k, 1, n)
+
+        def in_place(slots):  # Conv own_gemm's path: a 1x1 conv over a 1 x n map is exactly this GEMM
+            scratch = [np.empty((slots, f), np.float32) for f in (1, *CG.slot_floats(k, n, True)[1:])]
+            t = n if slots == 1 else -(-(-(-n // slots)) // CG.NR) * CG.NR
+            return lambda: CG.conv_tiles(x3, a, zero, c, *scratch, (n, 1, 1, 1, 1, 0, 0, 1, 1), min(t, n), m, 0, 0, 0)
+
+        t_own = _median_ms(in_place(1))
         with threadpool_limits(1):
             t_np = _median_ms(lambda: a @ b)
-        G.gemm(ap, m, k, b, c, edge, tile)
+        in_place(1)()
         ref = a.astype(np.float64) @ b.astype(np.float64)
         err = float(np.abs(c - ref).max() / max(1.0, np.abs(ref).max()))
         tiles = np.empty(G.tiles_size(m), np.float32)
         numba.set_num_threads(two)
         t_2 = _median_ms(lambda: G.gemm_threads(ap, m, k, b, c, edge, tiles))
+        t_own2 = _median_ms(in_place(two))
         numba.set_num_threads(1)
         with threadpool_limits(two):
             t_np2 = _median_ms(lambda: a @ b)
-        print(f"{m}x{k}x{n:<8} {flop / t_full / 1e6:>12.1f} {flop / t_np / 1e6:>11.1f} {t_full / t_np:>7.2f}  {err:.1e}"
-              f" | {flop / t_2 / 1e6:>6.1f} (x{t_full / t_2:.2f})  {flop / t_np2 / 1e6:>6.1f} (x{t_np / t_np2:.2f})")
+        print(f"{m}x{k}x{n:<8} {flop / t_full / 1e6:>12.1f} {flop / t_own / 1e6:>9.1f} {flop / t_np / 1e6:>11.1f}"
+              f" {t_np / t_own:>14.2f}x  {err:.1e} | {flop / t_2 / 1e6:>6.1f}, {flop / t_own2 / 1e6:>6.1f} "
+              f"(x{t_own / t_own2:.2f}), {flop / t_np2 / 1e6:>6.1f} (x{t_np / t_np2:.2f})")
 
 
 def bf16_table():
@@ -104,28 +116,28 @@ def bf16_table():
               f"(x{t_bf / t_2:.2f})")
 
 
-def model_table(models, threads):
+def model_table(models):
     import jitmnn
     from jitmnn.models import prepare_model, sample_input
 
     work = tempfile.mkdtemp(prefix="jitmnn-gemm-")
-    print(f"\n{'model':<14} {'T':>2} {'default ms':>11} {'Conv=packed ms':>15} {'ratio':>7}  max |diff|")
+    print(f"\n{'model (1 thread)':<17} {'default ms':>11} {'Conv=im2col+BLAS':>17} {'Conv=own_gemm':>14}  max |diff|")
     for name in models:
         _, path = prepare_model(name, work)
         x = sample_input(name)
         feed = {"input": x} if isinstance(x, np.ndarray) else x
-        default = jitmnn.load(path, num_threads=threads)
-        packed = jitmnn.load(path, num_threads=threads, overrides={"Conv": "packed"})
-        y0, y1 = default.run(feed), packed.run(feed)
-        diff = max(float(np.abs(y0[k] - y1[k]).max()) for k in y0)
-        td, tp = [], []
-        for _ in range(15):  # interleaved, so load drifts hit both
-            td.append(_median_ms(lambda: default.run(feed), min_time=0.0, min_runs=1))
-            tp.append(_median_ms(lambda: packed.run(feed), min_time=0.0, min_runs=1))
-        d, p = float(np.median(td)), float(np.median(tp))
-        print(f"{name:<14} {threads:>2} {d:>11.2f} {p:>15.2f} {p / d:>7.2f}  {diff:.1e}")
-        default.close()
-        packed.close()
+        mods = [jitmnn.load(path), jitmnn.load(path, overrides={"Conv": "im2col"}),
+                jitmnn.load(path, overrides={"Conv": "own_gemm"})]
+        outs = [m.run(feed) for m in mods]
+        diff = max(float(np.abs(outs[0][k] - o[k]).max()) for o in outs[1:] for k in outs[0])
+        times = [[] for _ in mods]
+        for _ in range(15):  # interleaved, so load drifts hit all three
+            for m, t in zip(mods, times):
+                t.append(_median_ms(lambda: m.run(feed), min_time=0.0, min_runs=1))
+        d, b, o = (float(np.median(t)) for t in times)
+        print(f"{name:<17} {d:>11.2f} {b:>17.2f} {o:>14.2f}  {diff:.1e}")
+        for m in mods:
+            m.close()
 
 
 def main():
@@ -141,8 +153,7 @@ def main():
     gemm_table()
     bf16_table()
     if args.models:
-        for threads in (1, 2):
-            model_table(args.models.split(","), threads)
+        model_table(args.models.split(","))
 
 
 if __name__ == "__main__":

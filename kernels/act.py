@@ -5,11 +5,21 @@ import math
 
 import numpy as np
 
-from ._jit import helper
+from ._jit import helper, kernel
 
 NONE, RELU, CLIP, HARDSIGMOID, HARDSWISH, SIGMOID, SILU, TANH, GELU = range(9)
 NAMES = {"": NONE, None: NONE, "relu": RELU, "clip": CLIP, "hardsigmoid": HARDSIGMOID, "hardswish": HARDSWISH,
          "sigmoid": SIGMOID, "silu": SILU, "tanh": TANH, "gelu": GELU}
+
+
+@helper
+def hardswish(v):
+    return v * min(max(v + np.float32(3.0), np.float32(0.0)), np.float32(6.0)) * np.float32(1.0 / 6.0)
+
+
+@helper
+def hardsigmoid(v, alpha, beta):
+    return min(max(alpha * v + beta, np.float32(0.0)), np.float32(1.0))
 
 
 @helper
@@ -22,9 +32,9 @@ def apply(v, code, p0, p1):
     if code == 2:
         return min(max(v, p0), p1)
     if code == 3:
-        return min(max(p0 * v + p1, np.float32(0.0)), np.float32(1.0))
+        return hardsigmoid(v, p0, p1)
     if code == 4:
-        return v * min(max(v + np.float32(3.0), np.float32(0.0)), np.float32(6.0)) * np.float32(1.0 / 6.0)
+        return hardswish(v)
     if code == 5:
         return np.float32(1.0) / (np.float32(1.0) + np.float32(math.exp(-v)))
     if code == 6:
@@ -33,6 +43,28 @@ def apply(v, code, p0, p1):
         return np.float32(math.tanh(v))
     # GELU (erf form, as ONNX Gelu default)
     return np.float32(0.5) * v * (np.float32(1.0) + np.float32(math.erf(v * np.float32(0.7071067811865476))))
+
+
+@kernel
+def apply_row(row, code, p0, p1):
+    """row[:] = activation(row) in place, with the common codes spelled out so each loop vectorises (through
+    apply's switch LLVM kept a scalar loop: 3x slower on hard-swish)."""
+    n = row.shape[0]
+    if code == RELU:
+        for i in range(n):
+            row[i] = max(row[i], np.float32(0.0))
+    elif code == CLIP:
+        for i in range(n):
+            row[i] = min(max(row[i], p0), p1)
+    elif code == HARDSIGMOID:
+        for i in range(n):
+            row[i] = hardsigmoid(row[i], p0, p1)
+    elif code == HARDSWISH:
+        for i in range(n):
+            row[i] = hardswish(row[i])
+    elif code != NONE:
+        for i in range(n):
+            row[i] = apply(row[i], code, p0, p1)
 
 
 def numpy_apply(x, name, params=()):

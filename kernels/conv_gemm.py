@@ -22,7 +22,7 @@ from numba import prange
 
 from . import act
 from ._jit import kernel
-from .conv import im2col_tile
+from .conv import col2im_tile, im2col_tile
 from .gemm import KC, MR, NR, _micro_8x32
 from .simd import vadd, vfma, vload, vmax, vmin, vmul, vsplat, vstore, vzero
 
@@ -90,9 +90,10 @@ def _pack_edge(b, b_off, ldb, k, width, edge):
 
 
 @kernel
-def _tile(w, b, b_off, ldb, nc, R, m0, mrows, y, y_off, P, bias, edge, micro, code, p0, p1):
-    """y[m0:m0+mrows, tile columns] = act(w[m0:m0+mrows] @ B + bias): B is R rows of nc columns at b[b_off],
-    ldb apart; y's rows are P apart and the tile starts at column y_off."""
+def _tile(w, a_rs, a_ks, b, b_off, ldb, nc, R, m0, mrows, y, y_off, P, bias, edge, micro, code, p0, p1):
+    """y[m0:m0+mrows, tile columns] = act(A[m0:m0+mrows] @ B + bias): A[i, k] = w[i * a_rs + k * a_ks] (weights
+    [M, R] row-major: (R, 1); their transpose: (1, M)), B is R rows of nc columns at b[b_off], ldb apart; y's
+    rows are P apart and the tile starts at column y_off."""
     nfull = nc // NR
     wlast = nc - nfull * NR
     if wlast:
@@ -106,9 +107,9 @@ def _tile(w, b, b_off, ldb, nc, R, m0, mrows, y, y_off, P, bias, edge, micro, co
             for i0 in range(m0, m0 + mrows, MR):
                 rows = min(MR, m0 + mrows - i0)
                 if width == NR:
-                    _micro_8x32(w, i0 * R + k0, R, 1, rows, b, b_off + k0 * ldb + jj, ldb, kc, micro)
+                    _micro_8x32(w, i0 * a_rs + k0 * a_ks, a_rs, a_ks, rows, b, b_off + k0 * ldb + jj, ldb, kc, micro)
                 else:
-                    _micro_8x32(w, i0 * R + k0, R, 1, rows, edge, k0 * NR, NR, kc, micro)
+                    _micro_8x32(w, i0 * a_rs + k0 * a_ks, a_rs, a_ks, rows, edge, k0 * NR, NR, kc, micro)
                 _store_fused(y, i0 * P + y_off + jj, P, micro, rows, width, k0 > 0, last, bias, i0, code, p0, p1)
 
 
@@ -129,21 +130,41 @@ def _conv_tiles(x, w, bias, y, cols, edges, micros, K, R, P, OW, kh, kw, sh, sw,
             nc = min(t, P - j0)
             mrows = min(mblock, K - m0)
             if pointwise:
-                _tile(w, xf, j0, P, nc, R, m0, mrows, y, j0, P, bias, edges[s], micros[s], code, p0, p1)
+                _tile(w, R, 1, xf, j0, P, nc, R, m0, mrows, y, j0, P, bias, edges[s], micros[s], code, p0, p1)
             else:
                 im2col_tile(x, colbuf[:R * nc].reshape(R, nc), j0, nc, OW, kh, kw, sh, sw, ph, pw, dh, dw)
-                _tile(w, colbuf, 0, nc, nc, R, m0, mrows, y, j0, P, bias, edges[s], micros[s], code, p0, p1)
+                _tile(w, R, 1, colbuf, 0, nc, nc, R, m0, mrows, y, j0, P, bias, edges[s], micros[s], code, p0, p1)
 
 
 @kernel(parallel=True)
 def _batched_gemm(U, V, M, zero_bias, edges, micros, a2, K, C, T):
-    """M[a] = U[a] @ V[a] for every a (flat [a2, K, C] / [a2, C, T] / [a2, K, T]); the products are dealt
-    round-robin to the thread slots."""
+    """M[a] = U[a] @ V[a] for every a (flat [a2, K, C] / [a2, C, T] / [a2, K, T]); each thread slot takes a
+    contiguous range of the products."""
     slots = micros.shape[0]
+    per = (a2 + slots - 1) // slots
     for s in prange(slots):
-        for a in range(s, a2, slots):
-            _tile(U[a * K * C:(a + 1) * K * C], V, a * C * T, T, T, C, 0, K, M[a * K * T:(a + 1) * K * T], 0, T,
+        for a in range(s * per, min(a2, (s + 1) * per)):
+            _tile(U[a * K * C:(a + 1) * K * C], C, 1, V, a * C * T, T, T, C, 0, K, M[a * K * T:(a + 1) * K * T], 0, T,
                   zero_bias, edges[s], micros[s], 0, np.float32(0.0), np.float32(0.0))
+
+
+@kernel(parallel=True)
+def _convt_tiles(x, w, y, cols, edges, micros, bias_rows, Cg, rows, HW, W, kh, kw, sh, sw, ph, pw, dh, dw, t, code,
+                 p0, p1):
+    """ConvTranspose whose taps never overlap (kernel == stride): per tile of input pixels, cols = act(W^T @ x[:, tile]
+    + bias) on the micro-kernel (W [Cg, rows] read transposed in place; each output pixel gets exactly one column
+    element, so bias and activation apply there), then moved into y; each thread slot takes a contiguous range of
+    tiles, and tiles write disjoint output pixels."""
+    slots = micros.shape[0]
+    ntiles = (HW + t - 1) // t
+    per = (ntiles + slots - 1) // slots
+    for s in prange(slots):
+        colbuf = cols[s]
+        for it in range(s * per, min(ntiles, (s + 1) * per)):
+            col0 = it * t
+            nc = min(t, HW - col0)
+            _tile(w, 1, rows, x, col0, HW, nc, Cg, 0, rows, colbuf, 0, nc, bias_rows, edges[s], micros[s], code, p0, p1)
+            col2im_tile(colbuf[:rows * nc].reshape(rows, nc), y, col0, nc, W, kh, kw, sh, sw, ph, pw, dh, dw, False)
 
 
 # ----- checked wrappers ------------------------------------------------------------------------------------------
@@ -200,3 +221,31 @@ def batched_gemm(U: np.ndarray, V: np.ndarray, M: np.ndarray, zero_bias: np.ndar
     if bad:
         raise ValueError("batched_gemm: " + "; ".join(bad))
     _batched_gemm(U.reshape(-1), V.reshape(-1), M.reshape(-1), zero_bias, edges, micros, a2, K, C, T)
+
+
+def convt_tiles(x: np.ndarray, w: np.ndarray, bias: np.ndarray, y: np.ndarray, cols: np.ndarray, edges: np.ndarray,
+                micros: np.ndarray, bias_rows: np.ndarray, kernel: tuple, t: int, act_code: int, p0, p1) -> None:
+    """One image and group of a ConvTranspose with kernel == stride, no padding, no dilation (every output pixel
+    written once): y [K, H*kh, W*kw] = act(conv_transpose(x [C, H, W], w [C, K*kh*kw]) + bias), threaded over
+    tiles of t input pixels. cols [slots, >= K*kh*kw*t], edges [slots, >= C*32], micros [slots, >= 256] and
+    bias_rows (>= K*kh*kw floats: each channel's bias once per tap) are scratch."""
+    kh, kw = (int(v) for v in kernel)
+    C, H, W = x.shape
+    Kg, OH, OW = y.shape
+    rows = Kg * kh * kw
+    bad = [f"{n} must be C-contiguous float32" for n, a in (("x", x), ("w", w), ("y", y), ("cols", cols),
+                                                             ("edges", edges), ("micros", micros),
+                                                             ("bias_rows", bias_rows))
+           if a.dtype != np.float32 or not a.flags.c_contiguous]
+    if w.shape != (C, rows) or (OH, OW) != (H * kh, W * kw) or bias.shape[0] < Kg or bias_rows.shape[0] < rows:
+        bad.append(f"x {x.shape}, w {w.shape}, y {y.shape}, bias {bias.shape} do not fit a {kh}x{kw} stride-{kh}x{kw} "
+                   "ConvTranspose")
+    slots = micros.shape[0]
+    if t < 1 or slots < 1 or cols.shape[0] != slots or edges.shape[0] != slots or cols.shape[1] < rows * t \
+            or edges.shape[1] < C * NR or micros.shape[1] < MR * NR:
+        bad.append(f"scratch cols {cols.shape}, edges {edges.shape}, micros {micros.shape} too small for tile {t}")
+    if bad:
+        raise ValueError("convt_tiles: " + "; ".join(bad))
+    bias_rows[:rows].reshape(Kg, kh * kw)[:] = bias[:Kg, None]
+    _convt_tiles(x.reshape(-1), w.reshape(-1), y, cols, edges, micros, bias_rows, C, rows, H * W, W, kh, kw, kh, kw,
+                 0, 0, 1, 1, int(t), int(act_code), np.float32(p0), np.float32(p1))

@@ -26,6 +26,12 @@ def _row(s, d, b, code, p0, p1):
     elif code == 2:
         for j in range(n):
             store(d, j, min(max(s[j] + b, p0), p1))
+    elif code == act.HARDSWISH:  # spelled out: through act.apply's switch the loop did not vectorise
+        for j in range(n):
+            store(d, j, act.hardswish(s[j] + b))
+    elif code == act.HARDSIGMOID:
+        for j in range(n):
+            store(d, j, act.hardsigmoid(s[j] + b, p0, p1))
     else:
         for j in range(n):
             store(d, j, act.apply(s[j] + b, code, p0, p1))

@@ -264,9 +264,7 @@ def _out_rows2(S, y, b, k, oy0, tb, x0, ntx, bk, code, p0, p1):
     if code != 0:
         width = min(ntx * 2, OW - x0)
         for io in range(nrows):
-            row = y[b, k, oy0 + io, x0:x0 + width]
-            for i in range(width):
-                row[i] = act.apply(row[i], code, p0, p1)
+            act.apply_row(y[b, k, oy0 + io, x0:x0 + width], code, p0, p1)
 
 
 @kernel(error_model="python")
@@ -419,9 +417,7 @@ def _out_rows4(S, y, b, k, oy0, tb, x0, ntx, bk, code, p0, p1):
     if code != 0:
         width = min(ntx * 4, OW - x0)
         for io in range(nrows):
-            row = y[b, k, oy0 + io, x0:x0 + width]
-            for i in range(width):
-                row[i] = act.apply(row[i], code, p0, p1)
+            act.apply_row(y[b, k, oy0 + io, x0:x0 + width], code, p0, p1)
 
 
 @kernel(error_model="python")
@@ -608,9 +604,7 @@ def _out_rows6(S, y, b, k, oy0, tb, x0, ntx, bk, code, p0, p1):
     if code != 0:
         width = min(ntx * 6, OW - x0)
         for io in range(nrows):
-            row = y[b, k, oy0 + io, x0:x0 + width]
-            for i in range(width):
-                row[i] = act.apply(row[i], code, p0, p1)
+            act.apply_row(y[b, k, oy0 + io, x0:x0 + width], code, p0, p1)
 
 
 @kernel
@@ -774,3 +768,36 @@ OUTPUT_TRANSFORMS = {2: output_transform2, 4: output_transform4, 6: output_trans
 INPUT_TRANSFORMS_THREADS = {2: input_transform2_threads, 4: input_transform4_threads, 6: input_transform6_threads}
 OUTPUT_TRANSFORMS_THREADS = {2: output_transform2_threads, 4: output_transform4_threads,
                              6: output_transform6_threads}
+
+
+@kernel
+def transform_weight_rows(w, rows, C, G, alpha, out, gt, t):
+    """U = G g G^T for `rows` output channels, computed at run time for the lean (memory="low") Winograd:
+    out[((i * alpha + j) * rows + r) * C + c] = sum_pq G[i, p] w[r, c, p, q] G[j, q], with w flat [rows, C, 3, 3]
+    (a fp32 weight's rows in place, or a compressed weight's expanded panel) and G flat [alpha, 3] float32.
+    The 3x3 filters are first transposed to [9][C] (gt: 9 * C floats) so both passes (t: 3 * alpha * C floats)
+    run over C contiguously and vectorise: 162 multiply-adds per (row, channel) for F(4,3)."""
+    Cu = np.uint64(C)
+    for r in range(rows):
+        base = np.uint64(r) * Cu * np.uint64(9)
+        for c in range(Cu):
+            for e in range(9):
+                gt[np.uint64(e) * Cu + c] = w[base + c * np.uint64(9) + np.uint64(e)]
+        for p in range(3):  # t[p, j, c] = sum_q g[p, q] G[j, q]
+            s0 = np.uint64(p * 3) * Cu
+            s1 = s0 + Cu
+            s2 = s1 + Cu
+            for j in range(alpha):
+                g0, g1, g2 = G[j * 3], G[j * 3 + 1], G[j * 3 + 2]
+                d = np.uint64(p * alpha + j) * Cu
+                for c in range(Cu):
+                    t[d + c] = g0 * gt[s0 + c] + g1 * gt[s1 + c] + g2 * gt[s2 + c]
+        for i in range(alpha):  # out[i, j, c] = sum_p G[i, p] t[p, j, c]
+            h0, h1, h2 = G[i * 3], G[i * 3 + 1], G[i * 3 + 2]
+            for j in range(alpha):
+                t0 = np.uint64(j) * Cu
+                t1 = np.uint64(alpha + j) * Cu
+                t2 = np.uint64(2 * alpha + j) * Cu
+                d = (np.uint64(i * alpha + j) * np.uint64(rows) + np.uint64(r)) * Cu
+                for c in range(Cu):
+                    out[d + c] = h0 * t[t0 + c] + h1 * t[t1 + c] + h2 * t[t2 + c]

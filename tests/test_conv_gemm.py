@@ -3,6 +3,8 @@ stages, beyond the registry-wide equivalence test (which runs them at one thread
 the store, tiles that cut rows, columns and K-slabs anywhere, 1-3 thread slots (each a static share of the
 tiles), the channel split for small maps, and the wrappers' checks before any kernel runs."""
 
+import dataclasses
+
 import numba
 import numpy as np
 import pytest
@@ -202,3 +204,70 @@ def test_hybrid_own_gemm_two_threads_and_small_panels_match_reference(monkeypatc
         assert tolerances.rel_err(got[0], ref[0]) <= tolerances.F32, case.id
         ran += 1
     assert ran >= 20
+
+
+def test_upsampling_convtranspose_on_two_threads_matches_reference():
+    """ConvTranspose "own_gemm" (kernel == stride: every output pixel written once, so tiles of input pixels
+    can go to different threads) at num_threads=2, grouped and not, against the reference; and its wrapper's
+    checks."""
+    from tests.cases.conv import convt_case
+    from tests.reference.conv import conv_transpose
+
+    cfg = SessionConfig(num_threads=2)
+    for case, slots in ((convt_case("k2s2", 1, 24, (40, 44), 24, (2, 2), strides=(2, 2), act=("relu", [])), 2),
+                        (convt_case("k3s3-g2", 2, 6, (17, 9), 4, (3, 3), strides=(3, 3), group=2), 1)):  # too small
+        params = registry.algorithms("ConvTranspose")["own_gemm"].setup(make_ctx(case, cfg))
+        assert params.slots == slots
+        got = _with_threads(2, lambda: run_case(case, "own_gemm", cfg))
+        assert tolerances.rel_err(got[0], conv_transpose(dict(case.attrs), case.inputs)[0]) <= tolerances.F32
+    x = np.ones((4, 5, 6), np.float32)
+    ok = dict(cols=np.empty((2, 8 * 4 * 30), np.float32), edges=np.empty((2, 4 * CG.NR), np.float32),
+              micros=np.empty((2, CG.MR * CG.NR), np.float32), bias_rows=np.zeros(32, np.float32))
+    CG.convt_tiles(x, np.ones((4, 32), np.float32), np.zeros(8, np.float32), np.empty((8, 10, 12), np.float32),
+                   **ok, kernel=(2, 2), t=30, act_code=0, p0=0.0, p1=0.0)
+    with pytest.raises(ValueError, match="do not fit"):  # output not H*2 x W*2
+        CG.convt_tiles(x, np.ones((4, 32), np.float32), np.zeros(8, np.float32), np.empty((8, 10, 11), np.float32),
+                       **ok, kernel=(2, 2), t=30, act_code=0, p0=0.0, p1=0.0)
+    with pytest.raises(ValueError, match="scratch"):  # tile wider than the column scratch
+        CG.convt_tiles(x, np.ones((4, 32), np.float32), np.zeros(8, np.float32), np.empty((8, 10, 12), np.float32),
+                       **ok, kernel=(2, 2), t=31, act_code=0, p0=0.0, p1=0.0)
+
+
+@pytest.mark.parametrize("unit", ["winograd_f23_lean", "winograd_f43_lean"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_lean_winograd_blocks_of_channels_and_tiles(unit, threads, monkeypatch):
+    """Winograd with the weight transform per run: small U and tile budgets force several channel blocks (each
+    re-running the input transform) and several tile blocks; fp32 weights read in place and int8 weights
+    expanded per block both match the reference in the unit's tier, and nothing but the bias is kept."""
+    from jitmnn.compression import compress
+    from jitmnn.ops import conv_winograd_lean as CWL
+    from tests.cases.conv import conv_case
+
+    monkeypatch.setattr(CWL, "LEAN_U_BYTES", 4 * 36 * 24 * 8)  # F(4,3): 8 output channels per block, F(2,3): 16
+    monkeypatch.setattr(CWL, "LEAN_BLOCK_BYTES", 4 * 36 * (24 + 8) * 12)  # about 12 tiles per block
+    cfg = SessionConfig(num_threads=threads, memory="low")
+    tier = tolerances.F32 if unit == "winograd_f23_lean" else tolerances.WINOGRAD_F43
+    case = conv_case("lean", 2, 24, (19, 23), 20, (3, 3), pads=(1, 1, 1, 1), act=("relu", []))
+    quant = dataclasses.replace(case, inputs=[case.inputs[0], compress(case.inputs[1], "int8", 0, False),
+                                              case.inputs[2]])
+    alg = registry.algorithms("Conv")[unit]
+    for c in (case, quant):
+        ctx = make_ctx(c, cfg)
+        p = alg.setup(ctx)
+        assert p.block_k in (8, 16) and len(p.tiles.blocks) > 2  # 20 channels: 2-3 blocks
+        assert alg.weight_bytes(ctx) == 4 * 20 and not alg.big_buffers
+        got = _with_threads(threads, lambda: run_case(c, unit, cfg))[0]
+        assert tolerances.rel_err(got, ref_conv(dict(c.attrs), [as_float(a) for a in c.inputs])[0]) <= tier
+
+
+def test_memory_low_plans_lean_winograd_where_it_pays():
+    """ResNet-18's 64@56 layer under memory=low: the lean F(4,3) (no weight copy) beats the direct algorithms;
+    the copying Winograd stays refused."""
+    from jitmnn import planner
+    from tests.cases.conv import conv_case
+
+    case = conv_case("r18", 1, 64, (56, 56), 64, (3, 3), pads=(1, 1, 1, 1))
+    cfg = SessionConfig(memory="low")
+    alg, _, considered = planner.choose(make_ctx(case, cfg), cfg, registry.algorithms("Conv"))
+    assert alg.name == "winograd_f43_lean"
+    assert not any(a.name in ("winograd_f23", "winograd_f43", "winograd_f63") for _, a in considered)

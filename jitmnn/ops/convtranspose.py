@@ -17,6 +17,7 @@ from jitmnn import config as jconfig
 from jitmnn.errors import ShapeError
 from jitmnn.kernels import act as A
 from jitmnn.kernels import conv as KC
+from jitmnn.kernels import conv_gemm as KCG
 from jitmnn.kernels import epilogue as KE
 
 from .conv import (
@@ -258,3 +259,88 @@ register_algorithm(Algorithm(
     "ConvTranspose", "gemm_col2im", run=_run, cost=_cost, applies=_applies, pack=_pack, setup=_setup,
     scratch_bytes=_scratch, weight_bytes=_weight_bytes,
     doc="BLAS GEMM per input-pixel tile + col2im scatter-add + fused bias/activation"))
+
+
+# ----------------------------------------------------------------------------------------------------
+# own_gemm: the upsampling case (kernel == stride) on jitmnn's micro-kernel, tiles of input pixels over threads
+@dataclass(frozen=True)
+class OwnGemmCol2imParams:
+    """Input pixels per tile and the thread slots the tiles are dealt to (the scratch holds, per slot, a tile's
+    columns, an edge panel and a micro-tile, then each channel's bias repeated per tap, which the GEMM adds)."""
+
+    geometry: ConvGeometry
+    tile_columns: int
+    slots: int
+    code: int
+    p0: np.float32
+    p1: np.float32
+
+
+def _own_slots(ctx, g) -> int:
+    n = max(1, int(ctx.threads or 1))
+    if n == 1 or not jconfig.NUMBA_PARALLEL_KERNELS:
+        return 1
+    return max(1, min(n, g.Kg * g.kh * g.kw * g.Cg * g.H * g.W // jconfig.GEMM_MIN_MACS_PER_THREAD))
+
+
+def _own_applies(ctx):
+    return _applies(ctx) and _tiles_exactly(_geom(ctx)) and not ctx.out_is_fp16() and not ctx.in_is_fp16()
+
+
+def _own_tile(ctx, g, slots) -> int:
+    t = _tile(ctx, g)
+    tiles = -(-(-(-(g.H * g.W) // t)) // slots) * slots  # a multiple of the threads: equal shares
+    return max(1, -(-(g.H * g.W) // tiles))
+
+
+def _own_setup(ctx):
+    g = _geom(ctx)
+    slots = _own_slots(ctx, g)
+    return OwnGemmCol2imParams(g, _own_tile(ctx, g, slots), slots, *act_args(ctx))
+
+
+def _own_scratch_floats(g, t, slots):
+    rows = g.Kg * g.kh * g.kw
+    return slots * rows * t, slots * g.Cg * KCG.NR, slots * KCG.MR * KCG.NR, rows
+
+
+def _own_scratch(ctx):
+    g = _geom(ctx)
+    slots = _own_slots(ctx, g)
+    return sum(_align(4 * n) for n in _own_scratch_floats(g, _own_tile(ctx, g, slots), slots))
+
+
+def _own_run(packed, params: OwnGemmCol2imParams, ins, outs, scratch):
+    w, b = packed
+    g, t, slots = params.geometry, params.tile_columns, params.slots
+    bias = run_bias(b, ins)
+    x, y = ins[0].reshape(g.N, g.C, g.H, g.W), outs[0].reshape(g.N, g.K, g.OH, g.OW)
+    f = scratch.view(np.float32)
+    views, at = [], 0
+    for n in _own_scratch_floats(g, t, slots):
+        views.append(f[at:at + n])
+        at += _align(4 * n) // 4
+    cols, edges, micros, bias_rows = views
+    cols, edges, micros = cols.reshape(slots, -1), edges.reshape(slots, -1), micros.reshape(slots, -1)
+    Cg, Kg = g.Cg, g.Kg
+    for n in range(g.N):
+        for gi in range(g.group):
+            KCG.convt_tiles(x[n, gi * Cg:(gi + 1) * Cg], w[gi], bias[gi * Kg:(gi + 1) * Kg],
+                            y[n, gi * Kg:(gi + 1) * Kg], cols, edges, micros, bias_rows, (g.kh, g.kw), t, params.code,
+                            params.p0, params.p1)
+
+
+def _own_cost(ctx):
+    g = _geom(ctx)
+    rows = g.Kg * g.kh * g.kw
+    hw = g.H * g.W
+    work = (g.N * g.group * gemm_cost_us(rows, g.Cg, hw, 1)
+            + copy_cost_us(g.N * g.group * rows * hw + g.N * g.K * g.OH * g.OW))
+    return work / _own_slots(ctx, g) ** 0.9
+
+
+register_algorithm(Algorithm(
+    "ConvTranspose", "own_gemm", run=_own_run, cost=_own_cost, applies=_own_applies, pack=_pack, setup=_own_setup,
+    scratch_bytes=_own_scratch, weight_bytes=_weight_bytes,
+    doc="upsampling ConvTranspose (kernel == stride): tiles of input pixels over threads, each W^T @ x on the "
+        "own micro-kernel with bias/activation fused, each value moved once into the output"))

@@ -9,7 +9,8 @@ from tests.harness import Case, rng
 
 # Tolerance tiers (tests/tolerances.py). F(2,3)'s transforms use only 0/+-1 (and 1/2 in G), so it stays
 # within fp32 direct-conv error; F(4,3)/F(6,3) amplify rounding by their larger coefficients.
-TIERS = {"winograd_f23": "F32", "winograd_f43": "WINOGRAD_F43", "winograd_f63": "WINOGRAD_F63"}
+TIERS = {"winograd_f23": "F32", "winograd_f43": "WINOGRAD_F43", "winograd_f63": "WINOGRAD_F63",
+         "winograd_f23_lean": "F32", "winograd_f43_lean": "WINOGRAD_F43"}
 
 
 def _case(cid, n, c, hw, k, pads, bias=True, act=None, seed=0):
