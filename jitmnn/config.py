@@ -9,6 +9,10 @@ from dataclasses import dataclass, field
 # Numba compile flags, shared by every kernel so they can be changed in one place.
 # fastmath lets LLVM reassociate float sums (vectorised reductions); tolerance tiers allow for it.
 FASTMATH = True
+# fastmath without "reassoc", for kernels with no reductions to vectorise (the Winograd transforms): with reassoc,
+# LLVM reassociated their sums differently in a freshly compiled kernel than in the same kernel loaded from the
+# Numba cache (results 7.6e-6 apart on unit data), so two processes disagreed in the last bits.
+FASTMATH_NO_REASSOC = {"nnan", "ninf", "nsz", "arcp", "contract", "afn"}
 NUMBA_CACHE = True
 # Threads: a session's num_threads is the number of threads jitmnn computes with, and they are Numba's: with
 # num_threads > 1 kernels run parallel regions (own-GEMM conv tiles, depthwise channels, elementwise chunks) and

@@ -23,6 +23,8 @@ from fractions import Fraction
 import numpy as np
 from numba import prange
 
+from jitmnn.config import FASTMATH_NO_REASSOC as NO_REASSOC
+
 from . import act
 from ._jit import helper, kernel
 
@@ -144,7 +146,7 @@ def _at6(d0, d1, d2, d3, d4, d5, d6, d7):
              - np.float32(0.03125) * d6 + d7)
 
 
-@kernel(error_model="python")
+@kernel(error_model="python", fastmath=NO_REASSOC)
 def _in_cols2(x, b, c, y0, Q, tb, cbase, ntx):
     """Q[i*4 + l, tb + t] = (B^T d_t)[i, l] for the ntx tiles of one tile row: tile t reads input rows
     y0 + [0, 4) and columns cbase + t*2 + [0, 4) of x[b, c], zero outside. Plain 2-D indexing (the
@@ -198,7 +200,7 @@ def _in_cols2(x, b, c, y0, Q, tb, cbase, ntx):
                 Q[12 + l, tb + t] = o3
 
 
-@kernel(error_model="python")
+@kernel(error_model="python", fastmath=NO_REASSOC)
 def _in_rows2(Q, V, c, v0, Tc):
     """V[i*4 + j, c, v0 + t] = (Q_i B)[j] for the Tc tiles of a chunk (vector loops over tiles)."""
     for i in range(4):
@@ -218,7 +220,7 @@ def _in_rows2(Q, V, c, v0, Tc):
             w3[t] = o3
 
 
-@kernel(error_model="python")
+@kernel(error_model="python", fastmath=NO_REASSOC)
 def _out_cols2(M, S, k, v0, Tc):
     """S[jo*4 + i, t] = (A^T M_i)[jo] (row i of the tiles' M for output channel k; vector loops)."""
     for i in range(4):
@@ -234,7 +236,7 @@ def _out_cols2(M, S, k, v0, Tc):
             w1[t] = o1
 
 
-@kernel(error_model="python")
+@kernel(error_model="python", fastmath=NO_REASSOC)
 def _out_rows2(S, y, b, k, oy0, tb, x0, ntx, bk, code, p0, p1):
     """y[b, k, oy0 + io, x0 + t*2 + jo] = act((S_jo A)[io] + bk) for the ntx tiles of one tile row, clipped
     at the bottom and right edges (only the last tile row / column can be cut). The strided stores use
@@ -267,7 +269,7 @@ def _out_rows2(S, y, b, k, oy0, tb, x0, ntx, bk, code, p0, p1):
             act.apply_row(y[b, k, oy0 + io, x0:x0 + width], code, p0, p1)
 
 
-@kernel(error_model="python")
+@kernel(error_model="python", fastmath=NO_REASSOC)
 def _in_cols4(x, b, c, y0, Q, tb, cbase, ntx):
     """Q[i*6 + l, tb + t] = (B^T d_t)[i, l] for the ntx tiles of one tile row: tile t reads input rows
     y0 + [0, 6) and columns cbase + t*4 + [0, 6) of x[b, c], zero outside. Plain 2-D indexing (the
@@ -333,7 +335,7 @@ def _in_cols4(x, b, c, y0, Q, tb, cbase, ntx):
                 Q[30 + l, tb + t] = o5
 
 
-@kernel(error_model="python")
+@kernel(error_model="python", fastmath=NO_REASSOC)
 def _in_rows4(Q, V, c, v0, Tc):
     """V[i*6 + j, c, v0 + t] = (Q_i B)[j] for the Tc tiles of a chunk (vector loops over tiles)."""
     for i in range(6):
@@ -359,7 +361,7 @@ def _in_rows4(Q, V, c, v0, Tc):
             w5[t] = o5
 
 
-@kernel(error_model="python")
+@kernel(error_model="python", fastmath=NO_REASSOC)
 def _out_cols4(M, S, k, v0, Tc):
     """S[jo*6 + i, t] = (A^T M_i)[jo] (row i of the tiles' M for output channel k; vector loops)."""
     for i in range(6):
@@ -381,7 +383,7 @@ def _out_cols4(M, S, k, v0, Tc):
             w3[t] = o3
 
 
-@kernel(error_model="python")
+@kernel(error_model="python", fastmath=NO_REASSOC)
 def _out_rows4(S, y, b, k, oy0, tb, x0, ntx, bk, code, p0, p1):
     """y[b, k, oy0 + io, x0 + t*4 + jo] = act((S_jo A)[io] + bk) for the ntx tiles of one tile row, clipped
     at the bottom and right edges (only the last tile row / column can be cut). The strided stores use
@@ -420,7 +422,7 @@ def _out_rows4(S, y, b, k, oy0, tb, x0, ntx, bk, code, p0, p1):
             act.apply_row(y[b, k, oy0 + io, x0:x0 + width], code, p0, p1)
 
 
-@kernel(error_model="python")
+@kernel(error_model="python", fastmath=NO_REASSOC)
 def _in_cols6(x, b, c, y0, Q, tb, cbase, ntx):
     """Q[i*8 + l, tb + t] = (B^T d_t)[i, l] for the ntx tiles of one tile row: tile t reads input rows
     y0 + [0, 8) and columns cbase + t*6 + [0, 8) of x[b, c], zero outside. Plain 2-D indexing (the
@@ -500,7 +502,7 @@ def _in_cols6(x, b, c, y0, Q, tb, cbase, ntx):
                 Q[56 + l, tb + t] = o7
 
 
-@kernel(error_model="python")
+@kernel(error_model="python", fastmath=NO_REASSOC)
 def _in_rows6(Q, V, c, v0, Tc):
     """V[i*8 + j, c, v0 + t] = (Q_i B)[j] for the Tc tiles of a chunk (vector loops over tiles)."""
     for i in range(8):
@@ -532,7 +534,7 @@ def _in_rows6(Q, V, c, v0, Tc):
             w7[t] = o7
 
 
-@kernel(error_model="python")
+@kernel(error_model="python", fastmath=NO_REASSOC)
 def _out_cols6(M, S, k, v0, Tc):
     """S[jo*8 + i, t] = (A^T M_i)[jo] (row i of the tiles' M for output channel k; vector loops)."""
     for i in range(8):
@@ -560,7 +562,7 @@ def _out_cols6(M, S, k, v0, Tc):
             w5[t] = o5
 
 
-@kernel(error_model="python")
+@kernel(error_model="python", fastmath=NO_REASSOC)
 def _out_rows6(S, y, b, k, oy0, tb, x0, ntx, bk, code, p0, p1):
     """y[b, k, oy0 + io, x0 + t*6 + jo] = act((S_jo A)[io] + bk) for the ntx tiles of one tile row, clipped
     at the bottom and right edges (only the last tile row / column can be cut). The strided stores use
@@ -607,7 +609,7 @@ def _out_rows6(S, y, b, k, oy0, tb, x0, ntx, bk, code, p0, p1):
             act.apply_row(y[b, k, oy0 + io, x0:x0 + width], code, p0, p1)
 
 
-@kernel
+@kernel(fastmath=NO_REASSOC)
 def input_transform2(x, V, Q, b0, nb, ty0, nty, tx0, ntx, pt, pl, chunk, c_begin, c_end):
     """F(2,3) input transform of one block (see _input_transform_doc)."""
     C = x.shape[1]
@@ -624,7 +626,7 @@ def input_transform2(x, V, Q, b0, nb, ty0, nty, tx0, ntx, pt, pl, chunk, c_begin
             _in_rows2(Q, V, c, r0 * ntx, (r1 - r0) * ntx)
 
 
-@kernel
+@kernel(fastmath=NO_REASSOC)
 def input_transform4(x, V, Q, b0, nb, ty0, nty, tx0, ntx, pt, pl, chunk, c_begin, c_end):
     """F(4,3) input transform of one block (see _input_transform_doc)."""
     C = x.shape[1]
@@ -641,7 +643,7 @@ def input_transform4(x, V, Q, b0, nb, ty0, nty, tx0, ntx, pt, pl, chunk, c_begin
             _in_rows4(Q, V, c, r0 * ntx, (r1 - r0) * ntx)
 
 
-@kernel
+@kernel(fastmath=NO_REASSOC)
 def input_transform6(x, V, Q, b0, nb, ty0, nty, tx0, ntx, pt, pl, chunk, c_begin, c_end):
     """F(6,3) input transform of one block (see _input_transform_doc)."""
     C = x.shape[1]
@@ -658,7 +660,7 @@ def input_transform6(x, V, Q, b0, nb, ty0, nty, tx0, ntx, pt, pl, chunk, c_begin
             _in_rows6(Q, V, c, r0 * ntx, (r1 - r0) * ntx)
 
 
-@kernel
+@kernel(fastmath=NO_REASSOC)
 def output_transform2(M, y, S, bias, b0, nb, ty0, nty, tx0, ntx, code, p0, p1, chunk, k_begin, k_end):
     """F(2,3) output transform + bias + activation of one block (see _output_transform_doc)."""
     K = y.shape[1]
@@ -675,7 +677,7 @@ def output_transform2(M, y, S, bias, b0, nb, ty0, nty, tx0, ntx, code, p0, p1, c
                 _out_rows2(S, y, b0 + bi, k, (ty0 + tyi) * 2, (r - r0) * ntx, tx0 * 2, ntx, bk, code, p0, p1)
 
 
-@kernel
+@kernel(fastmath=NO_REASSOC)
 def output_transform4(M, y, S, bias, b0, nb, ty0, nty, tx0, ntx, code, p0, p1, chunk, k_begin, k_end):
     """F(4,3) output transform + bias + activation of one block (see _output_transform_doc)."""
     K = y.shape[1]
@@ -692,7 +694,7 @@ def output_transform4(M, y, S, bias, b0, nb, ty0, nty, tx0, ntx, code, p0, p1, c
                 _out_rows4(S, y, b0 + bi, k, (ty0 + tyi) * 4, (r - r0) * ntx, tx0 * 4, ntx, bk, code, p0, p1)
 
 
-@kernel
+@kernel(fastmath=NO_REASSOC)
 def output_transform6(M, y, S, bias, b0, nb, ty0, nty, tx0, ntx, code, p0, p1, chunk, k_begin, k_end):
     """F(6,3) output transform + bias + activation of one block (see _output_transform_doc)."""
     K = y.shape[1]
@@ -712,7 +714,7 @@ def output_transform6(M, y, S, bias, b0, nb, ty0, nty, tx0, ntx, code, p0, p1, c
 # Threaded transforms: each thread slot takes a contiguous range of channels (neighbouring channels' rows share a
 # cache line at their ends: dealing them round-robin made the threads write the same lines) with its own row
 # buffer (Qs, Ss: [slots, alpha^2, chunk]); one parallel region per block and stage.
-@kernel(parallel=True)
+@kernel(parallel=True, fastmath=NO_REASSOC)
 def input_transform2_threads(x, V, Qs, b0, nb, ty0, nty, tx0, ntx, pt, pl, chunk):
     slots = Qs.shape[0]
     per = (x.shape[1] + slots - 1) // slots
@@ -720,7 +722,7 @@ def input_transform2_threads(x, V, Qs, b0, nb, ty0, nty, tx0, ntx, pt, pl, chunk
         input_transform2(x, V, Qs[s], b0, nb, ty0, nty, tx0, ntx, pt, pl, chunk, s * per, min(x.shape[1], (s + 1) * per))
 
 
-@kernel(parallel=True)
+@kernel(parallel=True, fastmath=NO_REASSOC)
 def input_transform4_threads(x, V, Qs, b0, nb, ty0, nty, tx0, ntx, pt, pl, chunk):
     slots = Qs.shape[0]
     per = (x.shape[1] + slots - 1) // slots
@@ -728,7 +730,7 @@ def input_transform4_threads(x, V, Qs, b0, nb, ty0, nty, tx0, ntx, pt, pl, chunk
         input_transform4(x, V, Qs[s], b0, nb, ty0, nty, tx0, ntx, pt, pl, chunk, s * per, min(x.shape[1], (s + 1) * per))
 
 
-@kernel(parallel=True)
+@kernel(parallel=True, fastmath=NO_REASSOC)
 def input_transform6_threads(x, V, Qs, b0, nb, ty0, nty, tx0, ntx, pt, pl, chunk):
     slots = Qs.shape[0]
     per = (x.shape[1] + slots - 1) // slots
@@ -736,7 +738,7 @@ def input_transform6_threads(x, V, Qs, b0, nb, ty0, nty, tx0, ntx, pt, pl, chunk
         input_transform6(x, V, Qs[s], b0, nb, ty0, nty, tx0, ntx, pt, pl, chunk, s * per, min(x.shape[1], (s + 1) * per))
 
 
-@kernel(parallel=True)
+@kernel(parallel=True, fastmath=NO_REASSOC)
 def output_transform2_threads(M, y, Ss, bias, b0, nb, ty0, nty, tx0, ntx, code, p0, p1, chunk):
     slots = Ss.shape[0]
     per = (y.shape[1] + slots - 1) // slots
@@ -745,7 +747,7 @@ def output_transform2_threads(M, y, Ss, bias, b0, nb, ty0, nty, tx0, ntx, code, 
                             min(y.shape[1], (s + 1) * per))
 
 
-@kernel(parallel=True)
+@kernel(parallel=True, fastmath=NO_REASSOC)
 def output_transform4_threads(M, y, Ss, bias, b0, nb, ty0, nty, tx0, ntx, code, p0, p1, chunk):
     slots = Ss.shape[0]
     per = (y.shape[1] + slots - 1) // slots
@@ -754,7 +756,7 @@ def output_transform4_threads(M, y, Ss, bias, b0, nb, ty0, nty, tx0, ntx, code, 
                             min(y.shape[1], (s + 1) * per))
 
 
-@kernel(parallel=True)
+@kernel(parallel=True, fastmath=NO_REASSOC)
 def output_transform6_threads(M, y, Ss, bias, b0, nb, ty0, nty, tx0, ntx, code, p0, p1, chunk):
     slots = Ss.shape[0]
     per = (y.shape[1] + slots - 1) // slots
@@ -770,7 +772,7 @@ OUTPUT_TRANSFORMS_THREADS = {2: output_transform2_threads, 4: output_transform4_
                              6: output_transform6_threads}
 
 
-@kernel
+@kernel(fastmath=NO_REASSOC)
 def transform_weight_rows(w, rows, C, G, alpha, out, gt, t):
     """U = G g G^T for `rows` output channels, computed at run time for the lean (memory="low") Winograd:
     out[((i * alpha + j) * rows + r) * C + c] = sum_pq G[i, p] w[r, c, p, q] G[j, q], with w flat [rows, C, 3, 3]
