@@ -61,8 +61,9 @@ BF16_CONV_COST_FACTOR = 0.6
 # Conv "bf16" with num_threads > 1 splits each tile's gather, packing and GEMM over Numba threads
 # (_conv_tile_parallel). Off: with BLAS held to 1 thread, 2 threads took ResNet-18 27.6 -> 18.0 ms and ResNet-50
 # 62.5 -> 42.0 ms but PP-OCR det 73.3 -> 91.5 ms (precision=low, fresh processes); with BLAS at 2 threads, whose
-# spinning workers alternate with Numba's, all three ran slower than on 1 thread (40-146 ms). Turning it on
-# needs BLAS kept off the threads while a plan has Numba parallel regions (the threads issue).
+# spinning workers alternate with Numba's, all three ran slower than on 1 thread (40-146 ms). BLAS is now held to
+# 1 thread whenever num_threads > 1 (NUMBA_PARALLEL_KERNELS), so only det's slowdown keeps this off; with it off a
+# 2-thread precision=low plan costs bf16 at its 1-thread speed and takes own_gemm's threads where they win.
 BF16_CONV_THREADS = False
 
 PRECISIONS = ("low", "normal", "high")

@@ -168,6 +168,12 @@ def _convt_tiles(x, w, y, cols, edges, micros, bias_rows, Cg, rows, HW, W, kh, k
 
 
 # ----- checked wrappers ------------------------------------------------------------------------------------------
+def _not_f32_contiguous(**arrays) -> list:
+    """A message per array a kernel would read or write wrongly: not float32, or not C-contiguous."""
+    return [f"{name} must be C-contiguous float32 (got {a.dtype})" for name, a in arrays.items()
+            if a.dtype != np.float32 or not a.flags.c_contiguous]
+
+
 def slot_floats(R: int, t: int, pointwise: bool) -> tuple[int, int, int]:
     """Floats of scratch one thread slot needs: (im2col columns, edge panel, micro-tile)."""
     return (0 if pointwise else R * t), R * NR, MR * NR
@@ -185,10 +191,7 @@ def conv_tiles(x: np.ndarray, w: np.ndarray, bias: np.ndarray, y: np.ndarray, co
     pointwise = kh == 1 and kw == 1 and sh == 1 and sw == 1 and ph == 0 and pw == 0 and dh == 1 and dw == 1
     slots = micros.shape[0]
     need = slot_floats(R, t, pointwise)
-    bad = []
-    for name, a in (("x", x), ("w", w), ("y", y), ("cols", cols), ("edges", edges), ("micros", micros)):
-        if a.dtype != np.float32 or not a.flags.c_contiguous:
-            bad.append(f"{name} must be C-contiguous float32 (got {a.dtype})")
+    bad = _not_f32_contiguous(x=x, w=w, y=y, cols=cols, edges=edges, micros=micros)
     if R != C * kh * kw or y.shape[0] != K or bias.shape[0] < K or bias.dtype != np.float32:
         bad.append(f"x {x.shape}, w {w.shape}, y {y.shape}, bias {bias.shape} do not fit a {kh}x{kw} conv")
     if P % OW or (pointwise and P != H * Wd):  # im2col itself reads only inside x, whatever the geometry
@@ -211,9 +214,7 @@ def batched_gemm(U: np.ndarray, V: np.ndarray, M: np.ndarray, zero_bias: np.ndar
     thread slots of edges [slots, >= C * 32] and micros [slots, >= 8 * 32]; zero_bias: >= K zeros."""
     a2, K, C = U.shape
     T = V.shape[2]
-    bad = [f"{n} must be C-contiguous float32" for n, a in (("U", U), ("V", V), ("M", M), ("edges", edges),
-                                                             ("micros", micros))
-           if a.dtype != np.float32 or not a.flags.c_contiguous]
+    bad = _not_f32_contiguous(U=U, V=V, M=M, edges=edges, micros=micros)
     if V.shape != (a2, C, T) or M.shape != (a2, K, T) or zero_bias.shape[0] < K or zero_bias.dtype != np.float32:
         bad.append(f"U {U.shape}, V {V.shape}, M {M.shape}, bias {zero_bias.shape} do not fit")
     if edges.shape[0] != micros.shape[0] or edges.shape[0] < 1 or edges.shape[1] < C * NR or micros.shape[1] < MR * NR:
@@ -233,10 +234,7 @@ def convt_tiles(x: np.ndarray, w: np.ndarray, bias: np.ndarray, y: np.ndarray, c
     C, H, W = x.shape
     Kg, OH, OW = y.shape
     rows = Kg * kh * kw
-    bad = [f"{n} must be C-contiguous float32" for n, a in (("x", x), ("w", w), ("y", y), ("cols", cols),
-                                                             ("edges", edges), ("micros", micros),
-                                                             ("bias_rows", bias_rows))
-           if a.dtype != np.float32 or not a.flags.c_contiguous]
+    bad = _not_f32_contiguous(x=x, w=w, y=y, cols=cols, edges=edges, micros=micros, bias_rows=bias_rows)
     if w.shape != (C, rows) or (OH, OW) != (H * kh, W * kw) or bias.shape[0] < Kg or bias_rows.shape[0] < rows:
         bad.append(f"x {x.shape}, w {w.shape}, y {y.shape}, bias {bias.shape} do not fit a {kh}x{kw} stride-{kh}x{kw} "
                    "ConvTranspose")

@@ -11,19 +11,17 @@ from ..errors import ShapeError
 
 # Memory-bound kernels: ~0.5-1 ns per element moved on this machine (single thread).
 NS_PER_ELEMENT = 1.0
-# Parallel (prange) variants of the memory-bound elementwise kernels. Measured on this 2-core shared
-# machine (load ~4): a 9.8 MB Mul went from 1.8 ms serial to 8-12 ms median at 2 threads, because the
-# OpenMP region waits for a descheduled second thread (the spin-wait stall of research/NUMBA_PROBE.md),
-# and a memory-bound loop has little to gain from a second core anyway. So they are opt-in: registered
-# (force with overrides={"Mul": "numba_parallel"}), costed above serial unless this flag is set.
-PARALLEL_ELEMENTWISE = jconfig.NUMBA_PARALLEL_KERNELS
+# Parallel (prange) variants of the memory-bound elementwise kernels, costed below serial when Numba's parallel
+# kernels are on (config.NUMBA_PARALLEL_KERNELS, the one switch every threaded kernel reads), a little above it
+# otherwise (forced with overrides={"Mul": "numba_parallel"}). With OpenBLAS's threads also spinning on this
+# 2-core machine, a 9.8 MB Mul took 8-12 ms at 2 threads vs 1.8 ms serial; BLAS is held to one thread now.
 PARALLEL_OVERHEAD = 1.2
 PARALLEL_WAKE_US = 5.0
 
 
 def parallel_cost(ctx, serial_us: float) -> float:
     """serial / threads * overhead + wake-up when enabled; otherwise always a little above serial."""
-    if not PARALLEL_ELEMENTWISE:
+    if not jconfig.NUMBA_PARALLEL_KERNELS:
         return serial_us * PARALLEL_OVERHEAD + PARALLEL_WAKE_US
     return serial_us / min(max(ctx.threads, 1), 2) * PARALLEL_OVERHEAD + PARALLEL_WAKE_US
 

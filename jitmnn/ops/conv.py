@@ -296,6 +296,15 @@ def gemm_cost_us(m, k, n, threads=1) -> float:
     return max(flops, stream) + CALL_OVERHEAD_US
 
 
+def compute_threads(ctx, macs: int) -> int:
+    """Threads a conv-family kernel splits its work over: the session's num_threads with Numba's parallel kernels
+    on, but none idle below GEMM_MIN_MACS_PER_THREAD multiply-adds each (MLAS's rule); else 1."""
+    n = max(1, int(ctx.threads or 1))
+    if n == 1 or not jconfig.NUMBA_PARALLEL_KERNELS:
+        return 1
+    return max(1, min(n, macs // jconfig.GEMM_MIN_MACS_PER_THREAD))
+
+
 def copy_cost_us(elements) -> float:
     return elements * NS_PER_COPIED_ELEMENT / 1e3
 

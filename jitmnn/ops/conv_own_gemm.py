@@ -14,10 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 
 import jitmnn.ops.conv  # noqa: F401  (registers the Conv op before its algorithms)
-from jitmnn import config as jconfig
 from jitmnn.kernels import conv_gemm as KCG
 
-from .conv import (CALL_OVERHEAD_US, Activation, ConvGeometry, _align, _views4, _weight_copy_bytes, _weight_f32,
+from .conv import (CALL_OVERHEAD_US, Activation, ConvGeometry, _align, compute_threads, _views4, _weight_copy_bytes, _weight_f32,
                    bias_bytes, conv_geometry, copy_cost_us, gemm_cost_us, im2col_tile_columns, pack_bias, run_bias,
                    weight_is_const_f32)
 from .registry import Algorithm, register_algorithm
@@ -81,12 +80,8 @@ def _applies(ctx):
 
 
 def _slots(ctx, g: ConvGeometry) -> int:
-    """Threads the conv's tiles are dealt to: one unless parallel kernels are on and each thread gets enough work."""
-    n = max(1, int(ctx.threads or 1))
-    if n == 1 or not jconfig.NUMBA_PARALLEL_KERNELS:
-        return 1
-    macs = g.Kg * g.Cg * g.kh * g.kw * g.P
-    return max(1, min(n, macs // jconfig.GEMM_MIN_MACS_PER_THREAD))
+    """Threads the conv's tiles are dealt to."""
+    return compute_threads(ctx, g.Kg * g.Cg * g.kh * g.kw * g.P)
 
 
 def tiling(ctx, g: ConvGeometry, slots: int) -> tuple[int, int]:

@@ -20,8 +20,8 @@ from jitmnn import config as jconfig
 from jitmnn.kernels import conv_gemm as KCG
 from jitmnn.kernels import winograd as KW
 
-from .conv import (act_args, bias_bytes, conv_geometry, const_value, gemm_cost_us, pack_bias, run_bias,
-                   weight_is_const_f32)
+from .conv import (act_args, bias_bytes, compute_threads, conv_geometry, const_value, gemm_cost_us, pack_bias,
+                   run_bias, weight_is_const_f32)
 from .registry import Algorithm, register_algorithm
 from .registry import algorithms as registry_algorithms
 
@@ -133,32 +133,35 @@ def _applies(ctx) -> bool:
 
 
 def make_params(ctx, m: int) -> WinogradParams:
+    return tile_layout(ctx, m, conv_geometry(ctx).K, WINOGRAD_BLOCK_BYTES)
+
+
+def tile_layout(ctx, m: int, k_rows: int, block_bytes: int) -> WinogradParams:
+    """Blocks of tiles and the scratch layout for products of k_rows output channels at a time (all K here; a
+    channel block in the lean variant, which adds its own regions after scratch_bytes)."""
     g = conv_geometry(ctx)
     alpha = m + 2
     a2 = alpha * alpha
     nty, ntx = -(-g.OH // m), -(-g.OW // m)
-    blocks = plan_blocks(g.N, nty, ntx, 4 * a2 * (g.C + g.K), WINOGRAD_BLOCK_BYTES)
+    blocks = plan_blocks(g.N, nty, ntx, 4 * a2 * (g.C + k_rows), block_bytes)
     max_tiles = max(b[1] * b[3] * b[5] for b in blocks)
     # the kernels' chunk: whole tile rows, max(1, WINOGRAD_CHUNK_TILES // ntx) of them, within the block
     chunk = max(min(b[1] * b[3], max(1, WINOGRAD_CHUNK_TILES // b[5])) * b[5] for b in blocks)
     slots = winograd_slots(ctx, g)
     v_off = 0
     m_off = v_off + _align(4 * a2 * g.C * max_tiles)
-    q_off = m_off + _align(4 * a2 * g.K * max_tiles)
+    q_off = m_off + _align(4 * a2 * k_rows * max_tiles)
     e_off = q_off + _align(4 * slots * a2 * chunk)
-    total = e_off + (_align(4 * slots * (g.C * KCG.NR + KCG.MR * KCG.NR) + 4 * g.K) if slots > 1 else 0)
+    total = e_off + (_align(4 * slots * (g.C * KCG.NR + KCG.MR * KCG.NR) + 4 * k_rows) if slots > 1 else 0)
     code, p0, p1 = act_args(ctx)
-    return WinogradParams(m, alpha, g.N, g.C, g.K, g.H, g.W, g.OH, g.OW, g.pads[0], g.pads[1], nty, ntx, blocks,
+    return WinogradParams(m, alpha, g.N, g.C, k_rows, g.H, g.W, g.OH, g.OW, g.pads[0], g.pads[1], nty, ntx, blocks,
                           max_tiles, chunk, v_off, m_off, q_off, total,
                           int(code), p0, p1, slots, e_off)
 
 
 def winograd_slots(ctx, g) -> int:
-    """Threads the stages run on: ctx.threads with parallel kernels on and enough work per thread, else 1."""
-    n = max(1, int(ctx.threads or 1))
-    if n == 1 or not jconfig.NUMBA_PARALLEL_KERNELS:
-        return 1
-    return max(1, min(n, g.N * g.K * g.C * g.OH * g.OW // jconfig.GEMM_MIN_MACS_PER_THREAD))
+    """Threads the stages run on."""
+    return compute_threads(ctx, g.N * g.K * g.C * g.OH * g.OW)
 
 
 def _scratch_views(p: WinogradParams, scratch):
@@ -177,6 +180,30 @@ def _scratch_views(p: WinogradParams, scratch):
     return f, Q, (f[e0:m0].reshape(s, p.C * KCG.NR), f[m0:z0].reshape(s, KCG.MR * KCG.NR), zero_bias)
 
 
+def input_stage(p: WinogradParams, x4, V, Q, block, threaded: bool) -> None:
+    """V[alpha^2, C, tiles] = the input transform of one block of tiles (threaded over channel ranges)."""
+    b0, nb, ty0, nty, tx0, ntx = block
+    if threaded:
+        KW.INPUT_TRANSFORMS_THREADS[p.m](x4, V, Q, b0, nb, ty0, nty, tx0, ntx, p.pt, p.pl, WINOGRAD_CHUNK_TILES)
+    else:
+        KW.INPUT_TRANSFORMS[p.m](x4, V, Q[0], b0, nb, ty0, nty, tx0, ntx, p.pt, p.pl, WINOGRAD_CHUNK_TILES, 0, p.C)
+
+
+def product_output_stage(p: WinogradParams, U, V, M, y4, bias, Q, block, gemm_scratch) -> None:
+    """M[a] = U[a] @ V[a] for the block's tiles, then the output transform + bias + activation into y4 (its
+    channels are U's rows): one BLAS batched GEMM and serial transforms, or, with gemm_scratch, the own
+    micro-kernel and channel ranges over the threads."""
+    b0, nb, ty0, nty, tx0, ntx = block
+    if gemm_scratch is None:
+        np.matmul(U, V, out=M)
+        KW.OUTPUT_TRANSFORMS[p.m](M, y4, Q[0], bias, b0, nb, ty0, nty, tx0, ntx, p.code, p.p0, p.p1,
+                                  WINOGRAD_CHUNK_TILES, 0, U.shape[1])
+    else:
+        KCG.batched_gemm(U, V, M, gemm_scratch[2], gemm_scratch[0], gemm_scratch[1])
+        KW.OUTPUT_TRANSFORMS_THREADS[p.m](M, y4, Q, bias, b0, nb, ty0, nty, tx0, ntx, p.code, p.p0, p.p1,
+                                          WINOGRAD_CHUNK_TILES)
+
+
 def run_winograd(U, bias, p: WinogradParams, x4, y4, scratch):
     """The three stages over every block. x4 [N, C, H, W], y4 [N, K, OH, OW] float32 C-contiguous."""
     if scratch is None or scratch.nbytes < p.scratch_bytes or x4.shape != (p.N, p.C, p.H, p.W) \
@@ -186,20 +213,12 @@ def run_winograd(U, bias, p: WinogradParams, x4, y4, scratch):
     f, Q, gemm_scratch = _scratch_views(p, scratch)
     a2 = p.alpha * p.alpha
     v0, m0 = p.v_off // 4, p.m_off // 4
-    for (b0, nb, ty0, nty, tx0, ntx) in p.blocks:
-        tiles = nb * nty * ntx
+    for block in p.blocks:
+        tiles = block[1] * block[3] * block[5]
         V = f[v0:v0 + a2 * p.C * tiles].reshape(a2, p.C, tiles)
         M = f[m0:m0 + a2 * p.K * tiles].reshape(a2, p.K, tiles)
-        if gemm_scratch is None:
-            KW.INPUT_TRANSFORMS[p.m](x4, V, Q[0], b0, nb, ty0, nty, tx0, ntx, p.pt, p.pl, WINOGRAD_CHUNK_TILES, 0, p.C)
-            np.matmul(U, V, out=M)
-            KW.OUTPUT_TRANSFORMS[p.m](M, y4, Q[0], bias, b0, nb, ty0, nty, tx0, ntx, p.code, p.p0, p.p1,
-                                      WINOGRAD_CHUNK_TILES, 0, p.K)
-        else:
-            KW.INPUT_TRANSFORMS_THREADS[p.m](x4, V, Q, b0, nb, ty0, nty, tx0, ntx, p.pt, p.pl, WINOGRAD_CHUNK_TILES)
-            KCG.batched_gemm(U, V, M, gemm_scratch[2], gemm_scratch[0], gemm_scratch[1])
-            KW.OUTPUT_TRANSFORMS_THREADS[p.m](M, y4, Q, bias, b0, nb, ty0, nty, tx0, ntx, p.code, p.p0, p.p1,
-                                              WINOGRAD_CHUNK_TILES)
+        input_stage(p, x4, V, Q, block, gemm_scratch is not None)
+        product_output_stage(p, U, V, M, y4, bias, Q, block, gemm_scratch)
 
 
 def pack_weights(w, m: int):

@@ -11,6 +11,7 @@ takes it where that beats the direct algorithms (ResNet-18's 56x56 and 28x28 lay
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +22,7 @@ from jitmnn.kernels import conv_gemm as KCG
 from jitmnn.kernels import winograd as KW
 
 from . import conv_winograd as CW
-from .conv import CALL_OVERHEAD_US, _weight_copy_bytes, act_args, bias_bytes, conv_geometry, pack_bias, run_bias
+from .conv import CALL_OVERHEAD_US, _weight_copy_bytes, bias_bytes, conv_geometry, pack_bias, run_bias
 from .registry import Algorithm, register_algorithm
 
 # Scratch bounds: the transformed weights of one channel block, and V + M of one tile block.
@@ -63,32 +64,28 @@ def _block_k(g, alpha) -> int:
     return g.K if kb >= g.K else max(KCG.MR, kb // KCG.MR * KCG.MR)
 
 
+@functools.lru_cache(maxsize=None)
+def _g_rows(m: int) -> np.ndarray:
+    """G of F(m, 3) as flat float32 [alpha * 3], read-only (transform_matrices solves for it in ~1 ms)."""
+    _, G, _ = KW.transform_matrices(m)
+    g = np.ascontiguousarray(G, np.float32).reshape(-1)
+    g.flags.writeable = False
+    return g
+
+
 def make_params(ctx, m: int) -> LeanParams:
     g = conv_geometry(ctx)
     alpha = m + 2
-    a2 = alpha * alpha
     kb = min(g.K, _block_k(g, alpha))
-    nty, ntx = -(-g.OH // m), -(-g.OW // m)
-    blocks = CW.plan_blocks(g.N, nty, ntx, 4 * a2 * (g.C + kb), LEAN_BLOCK_BYTES)
-    max_tiles = max(b[1] * b[3] * b[5] for b in blocks)
-    chunk = max(min(b[1] * b[3], max(1, CW.WINOGRAD_CHUNK_TILES // b[5])) * b[5] for b in blocks)
-    slots = CW.winograd_slots(ctx, g)
+    tiles = CW.tile_layout(ctx, m, kb, LEAN_BLOCK_BYTES)
+    CW._check_params(tiles)
     a = CW._align
-    v_off = 0
-    m_off = a(4 * a2 * g.C * max_tiles)
-    q_off = m_off + a(4 * a2 * kb * max_tiles)
-    e_off = q_off + a(4 * slots * a2 * chunk)
-    u_off = e_off + (a(4 * slots * (g.C * KCG.NR + KCG.MR * KCG.NR) + 4 * kb) if slots > 1 else 0)
-    panel_off = u_off + a(4 * a2 * kb * g.C)
+    u_off = tiles.scratch_bytes
+    panel_off = u_off + a(4 * alpha * alpha * kb * g.C)
     compressed = isinstance(ctx.consts[1], CompressedTensor)
     gt_off = panel_off + (a(4 * kb * g.C * 9) if compressed else 0)
     total = gt_off + a(4 * 9 * g.C) + a(4 * 3 * alpha * g.C)
-    code, p0, p1 = act_args(ctx)
-    tiles = CW.WinogradParams(m, alpha, g.N, g.C, kb, g.H, g.W, g.OH, g.OW, g.pads[0], g.pads[1], nty, ntx, blocks,
-                              max_tiles, chunk, v_off, m_off, q_off, u_off, int(code), p0, p1, slots, e_off)
-    CW._check_params(tiles)
-    _, G, _ = KW.transform_matrices(m)
-    return LeanParams(tiles, kb, u_off, panel_off, gt_off, total, np.ascontiguousarray(G, np.float32).reshape(-1))
+    return LeanParams(tiles, kb, u_off, panel_off, gt_off, total, _g_rows(m))
 
 
 def _cost(ctx, m: int) -> float:
@@ -127,23 +124,17 @@ def _make(name: str, m: int) -> Algorithm:
         x4 = ins[0].reshape(p.N, p.C, p.H, p.W)
         K = outs[0].shape[1]
         y4 = outs[0].reshape(p.N, K, p.OH, p.OW)
-        f = scratch.view(np.float32)
+        f, Q, gemm_scratch = CW._scratch_views(p, scratch)
         a2 = p.alpha * p.alpha
         u_all = f[params.u_off // 4:params.u_off // 4 + a2 * kb_max * p.C]
         gt = f[params.gt_off // 4:params.gt_off // 4 + 9 * p.C]
         tbuf = f[params.gt_off // 4 + CW._align(4 * 9 * p.C) // 4:][:3 * p.alpha * p.C]
         compressed = isinstance(w, CompressedTensor)
-        f, Q, gemm_scratch = CW._scratch_views(p, scratch)
         v0, m0 = p.v_off // 4, p.m_off // 4
-        for (b0, nb, ty0, nty, tx0, ntx) in p.blocks:
-            tiles = nb * nty * ntx
+        for block in p.blocks:
+            tiles = block[1] * block[3] * block[5]
             V = f[v0:v0 + a2 * p.C * tiles].reshape(a2, p.C, tiles)
-            if gemm_scratch is None:
-                KW.INPUT_TRANSFORMS[p.m](x4, V, Q[0], b0, nb, ty0, nty, tx0, ntx, p.pt, p.pl, CW.WINOGRAD_CHUNK_TILES,
-                                         0, p.C)
-            else:
-                KW.INPUT_TRANSFORMS_THREADS[p.m](x4, V, Q, b0, nb, ty0, nty, tx0, ntx, p.pt, p.pl,
-                                                 CW.WINOGRAD_CHUNK_TILES)
+            CW.input_stage(p, x4, V, Q, block, gemm_scratch is not None)
             for k0 in range(0, K, kb_max):  # the weight transform repeats per tile block, the input transform not
                 k1 = min(K, k0 + kb_max)
                 nk = k1 - k0
@@ -155,15 +146,7 @@ def _make(name: str, m: int) -> Algorithm:
                 KW.transform_weight_rows(panel.reshape(-1), nk, p.C, params.G, p.alpha, u_all, gt, tbuf)
                 U = u_all[:a2 * nk * p.C].reshape(a2, nk, p.C)
                 M = f[m0:m0 + a2 * nk * tiles].reshape(a2, nk, tiles)
-                y_block, b_block = y4[:, k0:k1], bias[k0:k1]
-                if gemm_scratch is None:
-                    np.matmul(U, V, out=M)
-                    KW.OUTPUT_TRANSFORMS[p.m](M, y_block, Q[0], b_block, b0, nb, ty0, nty, tx0, ntx, p.code, p.p0,
-                                              p.p1, CW.WINOGRAD_CHUNK_TILES, 0, nk)
-                else:
-                    KCG.batched_gemm(U, V, M, gemm_scratch[2], gemm_scratch[0], gemm_scratch[1])
-                    KW.OUTPUT_TRANSFORMS_THREADS[p.m](M, y_block, Q, b_block, b0, nb, ty0, nty, tx0, ntx, p.code,
-                                                      p.p0, p.p1, CW.WINOGRAD_CHUNK_TILES)
+                CW.product_output_stage(p, U, V, M, y4[:, k0:k1], bias[k0:k1], Q, block, gemm_scratch)
 
     def scratch_bytes(ctx):
         return make_params(ctx, m).total_bytes

@@ -25,6 +25,7 @@ from .conv import (
     _align,
     act_args,
     bias_bytes,
+    compute_threads,
     const_value,
     copy_cost_us,
     gemm_cost_us,
@@ -277,10 +278,7 @@ class OwnGemmCol2imParams:
 
 
 def _own_slots(ctx, g) -> int:
-    n = max(1, int(ctx.threads or 1))
-    if n == 1 or not jconfig.NUMBA_PARALLEL_KERNELS:
-        return 1
-    return max(1, min(n, g.Kg * g.kh * g.kw * g.Cg * g.H * g.W // jconfig.GEMM_MIN_MACS_PER_THREAD))
+    return compute_threads(ctx, g.Kg * g.kh * g.kw * g.Cg * g.H * g.W)
 
 
 def _own_applies(ctx):
